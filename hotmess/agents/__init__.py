@@ -1,0 +1,15 @@
+"""Agents: the protocol, scripted baselines, LLM agents, and the spec registry."""
+
+from hotmess.agents.base import Agent, AgentStep, Task
+from hotmess.agents.registry import AgentEntry, AgentSpec, agent_entries, make_agent, register_agent
+
+__all__ = [
+    "Agent",
+    "AgentEntry",
+    "AgentSpec",
+    "AgentStep",
+    "Task",
+    "agent_entries",
+    "make_agent",
+    "register_agent",
+]

@@ -1,0 +1,61 @@
+"""The agent protocol: what the runner asks of an agent, and what it hands it.
+
+An agent is anything with `reset(task, seed)` and `act(observation) -> action`. `act` may
+return the action string alone, or an `AgentStep` that also reports tokens and cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from hotmess.envs.base import Oracle
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task instance as an agent sees it at the start of an episode."""
+
+    env_id: str
+    horizon: int
+    task_seed: int
+    prompt: str
+    tools: list[dict[str, Any]]
+    """Tool specs in the OpenAI function shape (JSON Schema parameters)."""
+    max_actions: int
+    oracle: Oracle | None = field(default=None, repr=False, compare=False)
+    """A solver for this task. Privileged: only scripted baselines may use it."""
+
+
+@dataclass(frozen=True)
+class AgentStep:
+    """An action plus what producing it cost. Latency is measured by the runner."""
+
+    action: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+    """US dollars; None when unknown (an unpriced model), 0.0 for free agents."""
+    error: str | None = None
+    """A problem the agent had producing this action (an API retry, a parse fallback)."""
+    infra_error: str | None = None
+    """Set when the agent could not act for reasons outside its control (an API that stays
+    down after every retry): the runner ends the episode and censors it."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What hotmess drives. Implement this to plug in your own agent."""
+
+    def reset(self, task: Task, seed: int) -> None:
+        """Start a new episode on `task`; `seed` fixes any randomness of this sample."""
+        ...
+
+    def act(self, observation: str) -> str | AgentStep:
+        """The next action (a JSON tool call string) given the latest observation."""
+        ...
+
+
+def as_step(result: str | AgentStep) -> AgentStep:
+    """Normalise what `act` returned."""
+    return result if isinstance(result, AgentStep) else AgentStep(action=result)

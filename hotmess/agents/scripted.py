@@ -1,0 +1,103 @@
+"""Scripted baselines with known ground truth: the oracle, the noisy oracle that errs
+with a set probability per step, and a random agent."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from hotmess.agents.base import AgentStep, Task
+
+
+class _NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _require_oracle(task: Task, who: str) -> Any:
+    if task.oracle is None:
+        raise RuntimeError(
+            f"the {who} agent needs the env's oracle, but {task.env_id} provides none"
+        )
+    return task.oracle
+
+
+class OracleAgent:
+    """Replays the env's oracle solution: always succeeds."""
+
+    Config = _NoOptions
+
+    def __init__(self, config: _NoOptions | None = None) -> None:
+        self.config = config or _NoOptions()
+
+    def reset(self, task: Task, seed: int) -> None:
+        self.oracle = _require_oracle(task, "oracle")
+
+    def act(self, observation: str) -> AgentStep:
+        return AgentStep(self.oracle.act(observation), cost=0.0)
+
+
+class NoisyConfig(BaseModel):
+    """Options of the `noisy` agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p: float = Field(0.1, ge=0.0, le=1.0)
+    """Probability that any one action is wrong (a misread value, a wrong hop)."""
+    systematic: bool = False
+    """Draw errors from the task seed only, so every sample of a task errs identically
+    (variance exactly 0: pure bias)."""
+
+
+class NoisyAgent:
+    """The oracle, erring with probability p per step: known ground truth for scoring."""
+
+    Config = NoisyConfig
+
+    def __init__(self, config: NoisyConfig | None = None) -> None:
+        self.config = config or NoisyConfig()
+
+    def reset(self, task: Task, seed: int) -> None:
+        self.oracle = _require_oracle(task, "noisy")
+        entropy = [task.task_seed, 0x5E7] if self.config.systematic else [seed, 0x5A3]
+        self.rng = np.random.default_rng(entropy)
+
+    def act(self, observation: str) -> AgentStep:
+        # Two draws every step keep the error stream aligned however the env uses them.
+        errs, which = self.rng.random(2)
+        mistake = float(which) if errs < self.config.p else None
+        return AgentStep(self.oracle.act(observation, mistake=mistake), cost=0.0)
+
+
+class RandomAgent:
+    """Calls a random tool with arguments drawn from the words of the prompt."""
+
+    Config = _NoOptions
+
+    def __init__(self, config: _NoOptions | None = None) -> None:
+        self.config = config or _NoOptions()
+
+    def reset(self, task: Task, seed: int) -> None:
+        self.rng = np.random.default_rng([seed, 0x7A2])
+        self.tools = [spec["function"] for spec in task.tools]
+        self.words = sorted(set(re.findall(r"[A-Za-z_][\w.\-/]*", task.prompt))) or ["x"]
+
+    def _value(self, schema: dict[str, Any]) -> Any:
+        kinds = schema.get("type", "string")
+        kind = kinds if isinstance(kinds, str) else kinds[int(self.rng.integers(len(kinds)))]
+        if kind in ("number", "integer"):
+            return int(self.rng.integers(-1000, 1001))
+        if kind == "boolean":
+            return bool(self.rng.integers(2))
+        if kind in ("object", "array"):
+            return {} if kind == "object" else []
+        return self.words[int(self.rng.integers(len(self.words)))]
+
+    def act(self, observation: str) -> AgentStep:
+        tool = self.tools[int(self.rng.integers(len(self.tools)))]
+        properties = tool.get("parameters", {}).get("properties", {})
+        arguments = {name: self._value(schema) for name, schema in properties.items()}
+        return AgentStep(json.dumps({"tool": tool["name"], "arguments": arguments}), cost=0.0)

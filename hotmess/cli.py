@@ -1,0 +1,389 @@
+"""`hotmess ...`: parse, call the library, print. Errors a user can fix print one line and
+exit 2; anything else is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from hotmess.errors import ConfigError, HotmessError
+
+app = typer.Typer(
+    name="hotmess",
+    help="Measure how AI agents fail as their tasks get longer: horizon sweeps and bias-variance decompositions.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+if not console.is_terminal:
+    # Piped output (CI logs, `| less`) keeps every column readable instead of 80 wide.
+    console = Console(width=200)
+err_console = Console(stderr=True)
+
+
+def _parse_horizons(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--horizons takes comma-separated integers such as 1,2,4,8; got '{text}'"
+        ) from None
+    if not values:
+        raise ConfigError("--horizons is empty; give e.g. 1,2,4,8")
+    return values
+
+
+@app.command("envs")
+def envs_command() -> None:
+    """List the registered environments.
+
+    Example: [bold]hotmess envs[/bold]
+    """
+    from hotmess.envs import env_class, env_ids
+
+    table = Table("id", "outcome", "description")
+    for env_id in env_ids():
+        cls = env_class(env_id)
+        table.add_row(
+            env_id,
+            getattr(cls, "outcome_kind", "?"),
+            getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0],
+        )
+    console.print(table)
+
+
+@app.command("agents")
+def agents_command() -> None:
+    """List the agent kinds and how to spell their specs.
+
+    Example: [bold]hotmess agents[/bold]
+    """
+    from hotmess.agents import agent_entries
+
+    table = Table("name", "example spec", "what it does")
+    for entry in agent_entries().values():
+        table.add_row(entry.name, entry.example, entry.summary)
+    table.add_row(
+        "module:Class",
+        "my_pkg.agents:MyAgent,temperature=0.5",
+        "your own class; KEY=VALUE options go to its constructor",
+    )
+    console.print(table)
+
+
+@app.command("run")
+def run_command(
+    env: Annotated[str, typer.Argument(help="Environment id, e.g. hotmess/KVSum-v0.")],
+    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent spec.")] = "oracle",
+    horizon: Annotated[
+        int, typer.Option("--horizon", "-H", min=1, help="Actions the task needs.")
+    ] = 8,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Task seed.")] = 0,
+    sample: Annotated[
+        int, typer.Option("--sample", help="Sample index (varies the agent's seed).")
+    ] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the episode record as JSON.")
+    ] = False,
+) -> None:
+    """Run one episode and print its transcript.
+
+    Example: [bold]hotmess run hotmess/KVSum-v0 --agent noisy:p=0.2 --horizon 8 --seed 3[/bold]
+    """
+    from hotmess.agents import make_agent
+    from hotmess.envs import make_env
+    from hotmess.runner import run_episode
+
+    environment = make_env(env, horizon=horizon)
+    try:
+        record = run_episode(environment, make_agent(agent), seed, sample=sample, agent_spec=agent)
+    finally:
+        environment.close()
+    if as_json:
+        print(record.model_dump_json(indent=2))
+        return
+    console.rule(f"{env}  horizon {horizon}  task seed {seed}  agent {agent}")
+    console.print(record.prompt, markup=False, highlight=False)
+    for number, step in enumerate(record.steps, 1):
+        console.print(f"[bold cyan]{number:>3} >[/bold cyan] ", end="")
+        console.print(step.action, markup=False, highlight=False)
+        style = "red" if step.tool_error else "dim"
+        console.print(f"      {step.observation}", style=style, markup=False, highlight=False)
+    outcome = record.outcome
+    verdict = "[green]success[/green]" if outcome.success else "[red]failure[/red]"
+    extra = " (truncated at the action cap)" if outcome.truncated else ""
+    if outcome.infra_error:
+        extra = f" (infrastructure error: {outcome.infra_error})"
+    console.print(
+        f"{verdict} after {outcome.n_actions} actions{extra}; answer {outcome.answer!r}, target {_target(outcome)}",
+        markup=True,
+        highlight=False,
+    )
+
+
+def _target(outcome: Any) -> str:
+    if outcome.kind == "categorical" and outcome.choices and outcome.target is not None:
+        return str(outcome.choices[int(outcome.target)])
+    if outcome.kind == "tests":
+        return "all tests pass"
+    return f"{outcome.target:g}" if isinstance(outcome.target, float) else str(outcome.target)
+
+
+@app.command("sweep")
+def sweep_command(
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="Environment id (repeatable).")
+    ] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", "-a", help="Agent spec (repeatable).")
+    ] = None,
+    horizons: Annotated[
+        str | None, typer.Option("--horizons", help="Comma-separated horizons, e.g. 1,2,4,8.")
+    ] = None,
+    tasks: Annotated[int | None, typer.Option("--tasks", help="Tasks per env and horizon.")] = None,
+    samples: Annotated[
+        int | None, typer.Option("--samples", help="Samples per task, horizon and agent.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to write.")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", help="Worker processes.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Sweep seed (fixes every task).")
+    ] = None,
+    sandbox: Annotated[
+        str | None, typer.Option("--sandbox", help="auto, docker, bwrap or none.")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the sweep in --out, running only missing episodes."
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML sweep config; flags override it.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a horizon sweep: envs x horizons x tasks x samples x agents, into a run directory.
+
+    Example: [bold]hotmess sweep --env hotmess/KVSum-v0 --agent noisy:p=0.1 --horizons 1,2,4,8 --tasks 10 --samples 20 --out runs/kv[/bold]
+    """
+    from hotmess.runner import SweepConfig
+
+    overrides: dict[str, Any] = {
+        "envs": env or None,
+        "agents": agent or None,
+        "horizons": _parse_horizons(horizons) if horizons is not None else None,
+        "tasks": tasks,
+        "samples": samples,
+        "out": out,
+        "workers": workers,
+        "seed": seed,
+        "sandbox": sandbox,
+    }
+    if config is not None:
+        sweep_config = SweepConfig.from_yaml(config, **overrides)
+    else:
+        missing = [
+            flag
+            for flag, key in (
+                ("--env", "envs"),
+                ("--agent", "agents"),
+                ("--horizons", "horizons"),
+                ("--out", "out"),
+            )
+            if overrides[key] is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"missing {', '.join(missing)} (or give --config FILE); see `hotmess sweep --help`"
+            )
+        sweep_config = SweepConfig.build(
+            {k: v for k, v in overrides.items() if v is not None}, source="sweep flags"
+        )
+    result = _run_with_progress(sweep_config, resume=resume, quiet=quiet)
+    console.print(
+        f"{result.ran} episodes run, {result.skipped} already done, {result.infra_errors} infrastructure errors; "
+        f"store: {result.out}. Score it with `hotmess score {result.out}`.",
+        soft_wrap=True,
+    )
+
+
+def _run_with_progress(config: Any, *, resume: bool, quiet: bool) -> Any:
+    from hotmess.runner import run_sweep
+
+    if quiet or not console.is_terminal:
+        return run_sweep(config, resume=resume)
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("episodes", total=None)
+
+        def start(total: int, todo: int) -> None:
+            progress.update(bar, total=todo)
+
+        return run_sweep(
+            config, resume=resume, on_start=start, on_episode=lambda _: progress.advance(bar)
+        )
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def print_score_table(rows: list[Any], title: str) -> None:
+    table = Table(title=title)
+    for column in (
+        "env",
+        "agent",
+        "horizon",
+        "metric",
+        "tasks",
+        "samples",
+        "bias",
+        "variance",
+        "error",
+        "incoherence",
+        "success",
+        "missing",
+        "trunc.",
+        "infra",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("env", "agent", "metric") else "right"
+        )
+    for row in rows:
+        d = row.to_dict()
+        table.add_row(
+            d["env"].removeprefix("hotmess/"),
+            d["agent"],
+            str(d["horizon"]),
+            d["metric"],
+            str(d["n_tasks"]),
+            str(d["n_samples"]),
+            _fmt(d["bias"]),
+            _fmt(d["variance"]),
+            _fmt(d["error"]),
+            _fmt(d["incoherence"], 2),
+            _fmt(d["success_rate"], 2),
+            str(d["missing"]),
+            str(d["truncated"]),
+            str(d["infra_errors"]),
+        )
+    console.print(table)
+
+
+@app.command("score")
+def score_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hotmess sweep`.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list of rows instead of a table.")
+    ] = False,
+) -> None:
+    """Bias, variance, error and incoherence per env x agent x horizon.
+
+    Example: [bold]hotmess score runs/kv --json[/bold]
+    """
+    from hotmess.scoring import score_run
+
+    if not (run_dir / "episodes.jsonl").exists():
+        raise ConfigError(
+            f"{run_dir} holds no episodes.jsonl: give a directory written by `hotmess sweep`"
+        )
+    rows = score_run(run_dir)
+    if as_json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+    else:
+        print_score_table(rows, f"hotmess score {run_dir}")
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Where to write the run (default: a new temporary directory)."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes.")] = 2,
+) -> None:
+    """A small sweep over KVSum and PointerChase, horizons 1 to 16, scored on the spot.
+
+    Example: [bold]hotmess demo[/bold]
+    """
+    from hotmess.runner import SweepConfig
+    from hotmess.scoring import score_run
+
+    target = out or Path(tempfile.mkdtemp(prefix="hotmess-demo-"))
+    config = SweepConfig(
+        envs=["hotmess/KVSum-v0", "hotmess/PointerChase-v0"],
+        agents=["noisy:p=0.1", "noisy:p=0.1,systematic=true"],
+        horizons=[1, 2, 4, 8, 16],
+        tasks=8,
+        samples=8,
+        out=target,
+        workers=workers,
+    )
+    console.print(
+        "Demo: the `noisy` agent (the oracle, wrong on 10% of actions) against its systematic twin, which makes "
+        "the same errors on every sample. Incoherence is the share of error that is variance."
+    )
+    _run_with_progress(config, resume=False, quiet=False)
+    print_score_table(
+        [row for row in score_run(target) if row.metric in ("mse", "kl")],
+        f"hotmess demo ({target})",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `hotmess` console script."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="hotmess", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print(
+            "hotmess: interrupted; finished episodes are saved (continue with --resume)"
+        )
+        return 130
+    except HotmessError as exc:
+        err_console.print(f"hotmess: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -232,8 +231,18 @@ def sweep_command(
 def _run_with_progress(config: Any, *, resume: bool, quiet: bool) -> Any:
     from hotmess.runner import run_sweep
 
-    if quiet or not console.is_terminal:
-        return run_sweep(config, resume=resume)
+    try:
+        if quiet or not console.is_terminal:
+            return run_sweep(config, resume=resume)
+        return _progress_sweep(config, resume=resume)
+    except KeyboardInterrupt:
+        err_console.print("hotmess: interrupted; every finished episode is saved: continue with --resume")
+        raise typer.Exit(130) from None
+
+
+def _progress_sweep(config: Any, *, resume: bool) -> Any:
+    from hotmess.runner import run_sweep
+
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -366,23 +375,14 @@ def demo_command(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `hotmess` console script."""
-    command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="hotmess", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        err_console.print(
-            "hotmess: interrupted; finished episodes are saved (continue with --resume)"
-        )
-        return 130
+        app(args=argv, prog_name="hotmess", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except HotmessError as exc:
         err_console.print(f"hotmess: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 if __name__ == "__main__":

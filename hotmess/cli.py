@@ -100,6 +100,12 @@ def run_command(
     sample: Annotated[
         int, typer.Option("--sample", help="Sample index (varies the agent's seed).")
     ] = 0,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(
+            "--sandbox", help="auto, docker or bwrap (default: $HOTMESS_SANDBOX, else auto)."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the episode record as JSON.")
     ] = False,
@@ -111,8 +117,9 @@ def run_command(
     from hotmess.agents import make_agent
     from hotmess.envs import make_env
     from hotmess.runner import run_episode
+    from hotmess.sandbox import default_kind
 
-    environment = make_env(env, horizon=horizon)
+    environment = make_env(env, horizon=horizon, sandbox=sandbox or default_kind())
     try:
         record = run_episode(environment, make_agent(agent), seed, sample=sample, agent_spec=agent)
     finally:
@@ -236,7 +243,9 @@ def _run_with_progress(config: Any, *, resume: bool, quiet: bool) -> Any:
             return run_sweep(config, resume=resume)
         return _progress_sweep(config, resume=resume)
     except KeyboardInterrupt:
-        err_console.print("hotmess: interrupted; every finished episode is saved: continue with --resume")
+        err_console.print(
+            "hotmess: interrupted; every finished episode is saved: continue with --resume"
+        )
         raise typer.Exit(130) from None
 
 
@@ -333,6 +342,62 @@ def score_command(
         print(json.dumps([row.to_dict() for row in rows], indent=2))
     else:
         print_score_table(rows, f"hotmess score {run_dir}")
+
+
+@app.command("janitor")
+def janitor_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be removed.")
+    ] = False,
+) -> None:
+    """Remove sandboxes (containers, cgroups, directories) left by runs that were killed.
+
+    Example: [bold]hotmess janitor --dry-run[/bold]
+    """
+    from hotmess.sandbox.janitor import janitor
+
+    report = janitor(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for kind, items in (
+        ("container", report.containers),
+        ("cgroup", report.cgroups),
+        ("directory", report.directories),
+    ):
+        for item in items:
+            console.print(f"{verb} {kind} {item}", markup=False, highlight=False)
+    if report.docker_error:
+        console.print(f"containers not checked: {report.docker_error}", style="dim")
+    console.print(f"{verb} {report.total} leftover(s)")
+
+
+containers_app = typer.Typer(help="Build the sandbox images.", no_args_is_help=True)
+app.add_typer(containers_app, name="containers")
+
+
+@containers_app.command("build")
+def containers_build_command(
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Rebuild even if an image with this content hash exists."),
+    ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="Base image to build FROM (default: a public Debian image, or one made with debootstrap where no registry answers).",
+        ),
+    ] = None,
+) -> None:
+    """Build the sandbox image from containers/, tagged with a hash of its content.
+
+    Example: [bold]hotmess containers build[/bold]
+    """
+    from hotmess.sandbox.images import build_image
+
+    tag = build_image(
+        base=base, force=force, log=lambda line: console.print(line, markup=False, highlight=False)
+    )
+    console.print(f"sandbox image: {tag}")
 
 
 @app.command("demo")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["envs", "agents", "run", "sweep", "score", "demo"]
+COMMANDS = ["envs", "agents", "run", "sweep", "score", "demo", "janitor", "containers build"]
 
 
 def hotmess(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -23,7 +23,7 @@ def hotmess(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_an_example(command):
-    result = hotmess(command, "--help")
+    result = hotmess(*command.split(), "--help")
     assert result.returncode == 0, result.stderr
     assert "Example" in result.stdout and f"hotmess {command}" in result.stdout
 
@@ -153,3 +153,16 @@ def test_bad_config_file_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert "samples: Input should be greater than or equal to 1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.docker
+def test_containers_build_is_a_no_op_when_the_image_exists(docker_ready):
+    result = hotmess("containers", "build")
+    assert result.returncode == 0, result.stderr
+    assert f"sandbox image: {docker_ready}" in result.stdout
+
+
+def test_janitor_dry_run_lists_without_removing():
+    result = hotmess("janitor", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "would remove" in result.stdout

@@ -152,13 +152,16 @@ class ToolEnv(gym.Env[str, str]):
     outcome_kind: ClassVar[OutcomeKind] = "scalar"
     #: Default action cap = ceil(cap_factor * the oracle's action count).
     cap_factor: ClassVar[float] = 2.0
+    #: Whether the family runs commands in a sandbox (pure-Python tool envs do not).
+    needs_sandbox: ClassVar[bool] = False
 
     def __init__(
         self,
         horizon: int = 8,
         *,
         max_actions: int | None = None,
-        sandbox: str = "none",
+        sandbox: str = "auto",
+        sandbox_options: dict[str, Any] | None = None,
         max_observation_chars: int = 16_000,
         render_mode: str | None = None,
     ) -> None:
@@ -170,7 +173,8 @@ class ToolEnv(gym.Env[str, str]):
             )
         self.horizon = horizon
         self.render_mode = render_mode
-        self.sandbox_kind = sandbox
+        self.sandbox_kind = sandbox if self.needs_sandbox else "none"
+        self.sandbox_options = dict(sandbox_options or {})
         self.max_observation_chars = max_observation_chars
         self._max_actions_arg = max_actions
         self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,11 @@ class SweepConfig(BaseModel):
     """Sweep seed: fixes every task seed and agent seed."""
     env_options: dict[str, dict[str, Any]] = {}
     """Extra keyword arguments per env id, e.g. `{"hotmess/PointerChase-v0": {"n_colours": 6}}`."""
-    sandbox: str = "auto"
-    """Where sandboxed envs run actions: auto, docker, bwrap or none. Not part of the identity."""
+    sandbox: str = Field(default_factory=lambda: os.environ.get("HOTMESS_SANDBOX") or "auto")
+    """Where sandboxed envs run actions: auto, docker or bwrap (default: $HOTMESS_SANDBOX, else
+    auto). Not part of the identity: the backends give the same results."""
+    sandbox_options: dict[str, Any] = {}
+    """Sandbox limits (`hotmess.sandbox.SandboxConfig` fields), e.g. `{"memory_mb": 2048}`."""
     workers: int = Field(1, ge=1)
     """Worker processes; 1 runs episodes in this process."""
     out: Path | None = None

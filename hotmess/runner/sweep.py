@@ -23,6 +23,8 @@ from hotmess.outcome import Outcome
 from hotmess.runner.config import SweepConfig
 from hotmess.runner.episode import EpisodeRecord, derive_seed, run_episode
 from hotmess.runner.store import RunStore
+from hotmess.sandbox import resolve_kind
+from hotmess.sandbox.janitor import janitor
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Cell:
     agent: str
     agent_seed: int
     sandbox: str
+    sandbox_options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def key(self) -> str:
@@ -64,9 +67,12 @@ def task_seed(sweep_seed: int, task_index: int) -> int:
     return derive_seed("task", sweep_seed, task_index)
 
 
-def expand(config: SweepConfig) -> list[Cell]:
+def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
     """Every cell of the sweep, ordered so partial results cover every horizon early:
-    sample-major, so a sweep stopped halfway has half the samples of every cell."""
+    sample-major, so a sweep stopped halfway has half the samples of every cell.
+    `sandbox` is the resolved backend (default: the config's, unresolved)."""
+    sandbox = sandbox or config.sandbox
+    tuple(sorted(config.sandbox_options.items()))
     cells = []
     for sample in range(config.samples):
         for env in config.envs:
@@ -106,6 +112,16 @@ def validate(config: SweepConfig) -> None:
     for spec in config.agents:
         resolve_class(AgentSpec.parse(spec))
         make_agent(spec)
+
+
+def resolve_sandbox(config: SweepConfig) -> str:
+    """The backend this sweep runs on: `none` when no env needs one, else the config's
+    choice with `auto` resolved to what works on this machine."""
+    if config.sandbox != "auto":
+        resolve_kind(config.sandbox)  # an unknown name is an error even if unused
+    if not any(env_class(env).needs_sandbox for env in config.envs):
+        return "none"
+    return resolve_kind(config.sandbox)
 
 
 class _EpisodeRunner:
@@ -214,8 +230,10 @@ def run_sweep(
             "the sweep needs an output directory (--out DIR, or `out:` in the config file)"
         )
     validate(config)
-    execution = {"workers": config.workers, "sandbox": config.sandbox}
-    cells = expand(config)
+    sandbox = resolve_sandbox(config)
+    janitor(docker=sandbox == "docker")  # leftovers of killed runs go before new ones start
+    execution = {"workers": config.workers, "sandbox": sandbox}
+    cells = expand(config, sandbox)
     with RunStore.open_for_sweep(config.out, config.identity(), execution, resume=resume) as store:
         done = store.done_keys() if resume else set()
         todo = [cell for cell in cells if cell.key not in done]

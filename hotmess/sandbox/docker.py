@@ -1,0 +1,232 @@
+"""The Docker backend: one container per episode (no network, memory / CPU / process
+limits, read-only root, no capabilities, a non-root user) and one persistent
+`docker exec -it` shell in it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from hotmess.errors import SandboxError
+from hotmess.sandbox import lifecycle
+from hotmess.sandbox.base import TIMEOUT_EXIT_CODE, ExecResult, SandboxConfig
+from hotmess.sandbox.shell import ShellSession, spawn
+
+LABEL = "org.hotmess.sandbox"
+IO_INSIDE = "/hm"
+
+
+def docker_client() -> Any:
+    """A client for the local engine, or a `SandboxError` saying how to get one."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:
+        raise SandboxError(
+            f"no Docker engine answers ({type(exc).__name__}): start Docker, or use --sandbox bwrap"
+        ) from None
+    return client
+
+
+class DockerSandbox:
+    """A container per episode; see `SandboxConfig` for the bounds."""
+
+    kind = "docker"
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        import docker.errors
+        from docker.types import Ulimit
+
+        self.config = config = config or SandboxConfig()
+        self.closed = False
+        client = docker_client()
+        image = config.image
+        if image is None:
+            from hotmess.sandbox.images import image_tag
+
+            image = image_tag()
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            hint = (
+                "run `hotmess containers build`"
+                if config.image is None
+                else "build or pull it first"
+            )
+            raise SandboxError(
+                f"the sandbox image {image} is not on this machine: {hint}"
+            ) from None
+        self.tmp = lifecycle.make_tmp_dir()
+        io = self.tmp / "io"
+        io.mkdir()
+        _hand_to(io, config.uid)
+        me = lifecycle.owner()
+        labels = {
+            LABEL: "1",
+            f"{LABEL}.run": config.run_id,
+            f"{LABEL}.owner-pid": me["pid"],
+            f"{LABEL}.owner-start": me["start"],
+            f"{LABEL}.owner-host": me["host"],
+            f"{LABEL}.tmp": str(self.tmp),
+        }
+        fsize = config.file_size_mb * 1024 * 1024
+        self.started = time.monotonic()
+        try:
+            self.container = client.containers.run(
+                image,
+                command=["sleep", "infinity"],
+                detach=True,
+                init=True,
+                user=f"{config.uid}:{config.uid}",
+                working_dir=config.workdir,
+                environment={"HOME": config.workdir, "LANG": "C.UTF-8", "TERM": "dumb"},
+                network_mode="bridge" if config.network else "none",
+                mem_limit=f"{config.memory_mb}m",
+                memswap_limit=f"{config.memory_mb}m",
+                nano_cpus=int(config.cpus * 1e9),
+                pids_limit=config.pids,
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                tmpfs={
+                    config.workdir: f"rw,exec,size={config.memory_mb}m,uid={config.uid},gid={config.uid},mode=0755",
+                    "/tmp": "rw,exec,size=256m,mode=1777",
+                },
+                volumes={str(io): {"bind": IO_INSIDE, "mode": "rw"}},
+                ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
+                labels=labels,
+                hostname="sandbox",
+            )
+        except docker.errors.APIError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise SandboxError(
+                f"docker could not start the sandbox container: {exc.explanation or exc}"
+            ) from None
+        lifecycle.track(self)
+        argv = [
+            "docker",
+            "exec",
+            "-it",
+            "-u",
+            str(config.uid),
+            "-w",
+            config.workdir,
+            self.container.id,
+            "bash",
+            "--noprofile",
+            "--norc",
+            "--noediting",
+            "-i",
+        ]
+        try:
+            self.shell = ShellSession(
+                lambda: spawn(argv),
+                io,
+                IO_INSIDE,
+                config.workdir,
+                output_limit=config.output_limit_bytes,
+                kill_foreground=self._kill_foreground,
+            )
+        except Exception:
+            self.close()
+            raise
+        self._oom_seen = self._oom_kills()
+
+    @property
+    def expired(self) -> bool:
+        """Whether the episode's wall-clock limit has passed."""
+        return time.monotonic() - self.started >= self.config.episode_timeout_s
+
+    def exec(self, cmd: str, timeout: float | None = None) -> ExecResult:
+        remaining = self.config.episode_timeout_s - (time.monotonic() - self.started)
+        if remaining <= 0:
+            return ExecResult(
+                "",
+                f"[the sandbox's wall-clock limit of {self.config.episode_timeout_s:g} s has passed]",
+                TIMEOUT_EXIT_CODE,
+                timed_out=True,
+            )
+        limit = min(timeout or self.config.command_timeout_s, remaining)
+        result = self.shell.run(cmd, limit)
+        if result.exit_code == 137:
+            kills = self._oom_kills()
+            oom = kills is None or (self._oom_seen is not None and kills > self._oom_seen)
+            self._oom_seen = kills
+            if oom:
+                result = result._replace(
+                    oom_killed=True,
+                    stderr=f"{result.stderr}\n[killed: out of memory (limit {self.config.memory_mb} MB)]".lstrip(),
+                )
+        return result
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        self.shell.put(
+            path, data.encode() if isinstance(data, str) else data, self.config.command_timeout_s
+        )
+
+    def read_file(self, path: str) -> bytes:
+        return self.shell.get(path, self.config.command_timeout_s)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        lifecycle.untrack(self)
+        shell = getattr(self, "shell", None)
+        if shell is not None:
+            shell.close()
+        container = getattr(self, "container", None)
+        if container is not None:
+            try:
+                container.remove(force=True, v=True)
+            except Exception as exc:
+                if "No such container" not in str(exc) and "is already in progress" not in str(exc):
+                    raise
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> DockerSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _kill_foreground(self, session: ShellSession) -> None:
+        """SIGKILL the terminal's foreground process group, unless it is the shell itself."""
+        pid = session.shell_pid
+        script = f'pg=$(cut -d\' \' -f8 /proc/{pid}/stat); [ "$pg" -gt 1 ] && [ "$pg" != {pid} ] && kill -KILL -$pg'
+        try:
+            self.container.exec_run(["sh", "-c", script], user=str(self.config.uid))
+        except Exception:  # the shell will be restarted if this did not help
+            pass
+
+    def _oom_kills(self) -> int | None:
+        """The container's OOM-kill count from its memory cgroup, None where the host's
+        cgroups are not visible (a remote engine): then exit 137 alone means OOM."""
+        cid = self.container.id
+        for path in (
+            f"/sys/fs/cgroup/memory/docker/{cid}/memory.oom_control",
+            f"/sys/fs/cgroup/memory/system.slice/docker-{cid}.scope/memory.oom_control",
+            f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.events",
+            f"/sys/fs/cgroup/docker/{cid}/memory.events",
+        ):
+            try:
+                for line in Path(path).read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+            except OSError:
+                continue
+        return None
+
+
+def _hand_to(path: Path, uid: int) -> None:
+    """Let the sandbox user write `path` (when we are root and it is not)."""
+    import os
+
+    if os.geteuid() == 0:
+        os.chown(path, uid, uid)
+    path.chmod(0o755)

@@ -1,0 +1,111 @@
+"""Nothing leaks: every sandbox is labelled with its owner (PID and process start time, so
+a reused PID is not mistaken for the owner), closed on normal exit, on an exception, on
+SIGINT and SIGTERM, and found by the janitor after a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing.util
+import os
+import signal
+import socket
+import tempfile
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, Protocol
+
+#: Prefix of every host directory a sandbox makes; the owner is encoded after it.
+TMP_PREFIX = "hotmess-sbx-"
+
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
+_lock = threading.Lock()
+_hooks_installed = False
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time of `pid` in clock ticks since boot, None if it is not running."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[19]  # field 22 of stat; counted after the ")" that ends comm
+    except (OSError, IndexError):
+        return None
+
+
+def owner() -> dict[str, str]:
+    """Who owns sandboxes made by this process."""
+    pid = os.getpid()
+    return {"pid": str(pid), "start": process_start_time(pid) or "0", "host": socket.gethostname()}
+
+
+def owner_alive(pid: str, start: str, host: str) -> bool:
+    """Whether the process that made a sandbox still runs (always True for other hosts:
+    their sandboxes are theirs to clean)."""
+    if host != socket.gethostname():
+        return True
+    try:
+        return process_start_time(int(pid)) == start
+    except ValueError:
+        return False
+
+
+def make_tmp_dir() -> Path:
+    """A host directory for one sandbox, named for its owner so the janitor can tell."""
+    me = owner()
+    path = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{me['pid']}-{me['start']}-"))
+    path.chmod(0o711)  # traversable by the sandbox user, listable by no one else
+    return path
+
+
+def parse_tmp_dir(name: str) -> tuple[str, str] | None:
+    """(pid, start) from a sandbox directory name."""
+    if not name.startswith(TMP_PREFIX):
+        return None
+    parts = name[len(TMP_PREFIX) :].split("-")
+    return (parts[0], parts[1]) if len(parts) >= 3 else None
+
+
+def track(sandbox: _Closable) -> None:
+    """Close `sandbox` at interpreter exit and on SIGTERM, if its owner did not."""
+    global _hooks_installed
+    with _lock:
+        _live.add(sandbox)
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    atexit.register(close_all)
+    # Pool workers leave through os._exit, which skips atexit; multiprocessing's
+    # finalizers still run.
+    multiprocessing.util.Finalize(None, close_all, exitpriority=100)
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+def untrack(sandbox: _Closable) -> None:
+    with _lock:
+        _live.discard(sandbox)
+
+
+def close_all() -> None:
+    """Close every sandbox this process still has open."""
+    with _lock:
+        live = list(_live)
+    for sandbox in live:
+        try:
+            sandbox.close()
+        except Exception:  # closing the rest matters more than one failure here
+            pass
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # Unwind like Ctrl-C does, so `with` blocks and `finally` clauses close sandboxes.
+    raise SystemExit(128 + signum)

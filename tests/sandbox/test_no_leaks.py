@@ -1,0 +1,135 @@
+"""Nothing leaks: after a normal exit, an exception, SIGINT, SIGTERM, or SIGKILL followed by
+`hotmess janitor`, no container, sandbox process, cgroup or host directory is left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from hotmess.sandbox.lifecycle import TMP_PREFIX
+
+OWNER = textwrap.dedent(
+    """
+    import sys, time
+    from hotmess.sandbox import create
+    mode = sys.argv[2]
+    with create(sys.argv[1]) as box:
+        box.exec("sleep 600 >/dev/null 2>&1 &")  # a background process that must die too
+        print("READY", flush=True)
+        if mode == "exception":
+            raise RuntimeError("the agent crashed")
+        if mode != "normal":
+            time.sleep(600)
+    """
+)
+
+
+def leftovers(pid: int) -> list[str]:
+    """Everything on this machine that a sandbox made by process `pid` could have left."""
+    found = []
+    marker = f"{TMP_PREFIX}{pid}-"
+    found += [str(p) for p in Path(tempfile.gettempdir()).glob(f"{marker}*")]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(f"process {proc.name}")
+            except OSError:
+                pass
+    cgroups = Path("/sys/fs/cgroup")
+    if cgroups.is_dir():
+        found += [str(g) for g in cgroups.glob(f"*/hotmess/{marker}*")] + [
+            str(g) for g in cgroups.glob(f"hotmess/{marker}*")
+        ]
+    try:
+        import docker
+
+        client = docker.from_env()
+        found += [
+            c.name
+            for c in client.containers.list(
+                all=True, filters={"label": f"org.hotmess.sandbox.owner-pid={pid}"}
+            )
+        ]
+    except Exception:
+        pass
+    return found
+
+
+def start_owner(kind: str, mode: str) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", OWNER, kind, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line.strip() == "READY", child.stderr.read() if child.stderr else ""
+    return child
+
+
+def wait_clean(pid: int, seconds: float = 15) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while (left := leftovers(pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.mark.parametrize("mode", ["normal", "exception"])
+def test_nothing_left_after_normal_exit_or_exception(sandbox_kind, mode):
+    child = start_owner(sandbox_kind, mode)
+    child.wait(timeout=60)
+    assert (child.returncode == 0) == (mode == "normal")
+    assert wait_clean(child.pid) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_nothing_left_after_sigint_or_sigterm(sandbox_kind, signum):
+    child = start_owner(sandbox_kind, "wait")
+    assert leftovers(child.pid)  # the sandbox is really there
+    child.send_signal(signum)
+    child.wait(timeout=60)
+    assert wait_clean(child.pid) == []
+
+
+def test_janitor_cleans_up_after_sigkill(sandbox_kind):
+    child = start_owner(sandbox_kind, "wait")
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    time.sleep(0.5)
+    result = subprocess.run(
+        [sys.executable, "-m", "hotmess", "janitor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "removed" in result.stdout
+    assert wait_clean(child.pid) == []
+
+
+def test_janitor_leaves_live_owners_alone(sandbox_kind):
+    child = start_owner(sandbox_kind, "wait")
+    try:
+        from hotmess.sandbox.janitor import janitor
+
+        janitor()
+        assert leftovers(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+        from hotmess.sandbox.janitor import janitor
+
+        janitor()
+    assert wait_clean(child.pid) == []

@@ -106,6 +106,12 @@ def run_command(
             "--sandbox", help="auto, docker or bwrap (default: $HOTMESS_SANDBOX, else auto)."
         ),
     ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", "-O", help="Env option KEY=VALUE (repeatable), e.g. -O difficulty=hard."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the episode record as JSON.")
     ] = False,
@@ -119,7 +125,9 @@ def run_command(
     from hotmess.runner import run_episode
     from hotmess.sandbox import default_kind
 
-    environment = make_env(env, horizon=horizon, sandbox=sandbox or default_kind())
+    environment = make_env(
+        env, horizon=horizon, sandbox=sandbox or default_kind(), **_env_options(option or [])
+    )
     try:
         record = run_episode(environment, make_agent(agent), seed, sample=sample, agent_spec=agent)
     finally:
@@ -144,6 +152,19 @@ def run_command(
         markup=True,
         highlight=False,
     )
+
+
+def _env_options(items: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option takes KEY=VALUE, got '{item}'")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
 
 def _target(outcome: Any) -> str:

@@ -38,6 +38,8 @@ class AgentStep:
     """US dollars; None when unknown (an unpriced model), 0.0 for free agents."""
     error: str | None = None
     """A problem the agent had producing this action (an API retry, a parse fallback)."""
+    message: str | None = None
+    """What the model said besides its tool call (its reasoning, or a reply that was no call)."""
     infra_error: str | None = None
     """Set when the agent could not act for reasons outside its control (an API that stays
     down after every retry): the runner ends the episode and censors it."""

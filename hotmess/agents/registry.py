@@ -107,6 +107,27 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             _lazy("hotmess.agents.scripted:NoisyAgent"),
         ),
         AgentEntry(
+            "openai",
+            "any OpenAI-compatible chat API (base_url= or $OPENAI_BASE_URL), native or text tool calling",
+            "openai:gpt-4o-mini,temperature=1",
+            _lazy("hotmess.agents.openai_agent:OpenAIAgent"),
+            takes_model=True,
+        ),
+        AgentEntry(
+            "anthropic",
+            "the Anthropic Messages API with tool use ($ANTHROPIC_API_KEY)",
+            "anthropic:claude-sonnet-4-5",
+            _lazy("hotmess.agents.anthropic_agent:AnthropicAgent"),
+            takes_model=True,
+        ),
+        AgentEntry(
+            "local",
+            "a small GGUF model in-process with llama-cpp-python (default SmolLM2-135M; no key, no network)",
+            "local:smollm2-135m",
+            _lazy("hotmess.agents.local:LocalAgent"),
+            takes_model=True,
+        ),
+        AgentEntry(
             "random",
             "a random tool with random arguments each step",
             "random",

@@ -13,7 +13,7 @@ from typing import Any
 import gymnasium as gym
 
 from hotmess.envs.base import Oracle, Tool, ToolEnv, ToolError, params, tool_call
-from hotmess.errors import UnknownEnvError
+from hotmess.errors import ConfigError, UnknownEnvError
 
 NAMESPACE = "hotmess"
 ENTRY_POINT_GROUP = "hotmess.envs"
@@ -23,6 +23,10 @@ ENTRY_POINT_GROUP = "hotmess.envs"
 BUILTIN_ENVS: dict[str, str] = {
     "hotmess/KVSum-v0": "hotmess.envs.kvsum:KVSumEnv",
     "hotmess/PointerChase-v0": "hotmess.envs.pointer_chase:PointerChaseEnv",
+    "hotmess/FileChain-v0": "hotmess.envs.filechain:FileChainEnv",
+    "hotmess/CodeFix-v0": "hotmess.envs.codefix:CodeFixEnv",
+    "hotmess/CodeBuild-v0": "hotmess.envs.codebuild:CodeBuildEnv",
+    "hotmess/Ledger-v0": "hotmess.envs.ledger:LedgerEnv",
 }
 
 _plugin_ids: set[str] = set()
@@ -84,8 +88,10 @@ def make_env(env_id: str, **kwargs: Any) -> ToolEnv:
     env_class(env_id)  # a clear error for an unknown id
     try:
         env = gym.make(env_id, **kwargs).unwrapped
-    except TypeError as exc:
-        raise UnknownEnvError(f"bad options for {env_id}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        # Gymnasium appends the kwargs to a TypeError; the first part says what is wrong.
+        reason = str(exc).split(" was raised from the environment creator")[0]
+        raise ConfigError(f"bad options for {env_id}: {reason}") from None
     if not isinstance(env, ToolEnv):
         raise UnknownEnvError(
             f"{env_id} is a {type(env).__name__}, not a hotmess ToolEnv; hotmess runs ToolEnv subclasses"

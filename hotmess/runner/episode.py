@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hotmess.agents.base import Agent, Task, as_step
 from hotmess.envs.base import ToolEnv
+from hotmess.errors import HotmessError
 from hotmess.outcome import Outcome
 
 
@@ -26,6 +27,8 @@ class StepRecord(BaseModel):
     tool_error: bool = False
     """The action was malformed or the tool failed (the observation says why)."""
     agent_error: str | None = None
+    agent_message: str | None = None
+    """What the model said besides the action (reasoning, or a reply that was no tool call)."""
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float | None = None
@@ -53,6 +56,8 @@ class EpisodeRecord(BaseModel):
     outcome: Outcome
     steps: list[StepRecord]
     prompt: str = ""
+    system_prompt: str | None = None
+    """The agent's system prompt, for LLM agents."""
     sandbox: str = "none"
     started_at: float
     duration_s: float
@@ -112,6 +117,8 @@ def run_episode(
             )
             if terminated or truncated:
                 outcome = step_info["outcome"]
+    except HotmessError:
+        raise  # a bad key or model is the user's to fix, not an episode to censor
     except Exception as exc:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         outcome = env.abandon(f"episode crashed: {detail}")
@@ -128,6 +135,7 @@ def run_episode(
         outcome=outcome,
         steps=steps,
         prompt=task.prompt,
+        system_prompt=getattr(agent, "system_prompt", None),
         sandbox=env.sandbox_kind,
         started_at=started,
         duration_s=time.time() - started,
@@ -150,6 +158,7 @@ def _step_record(
         tool=info.get("tool"),
         tool_error=bool(info.get("error", False)),
         agent_error=step.error or step.infra_error,
+        agent_message=step.message,
         tokens_in=step.tokens_in,
         tokens_out=step.tokens_out,
         cost=step.cost,

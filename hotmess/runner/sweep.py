@@ -18,7 +18,7 @@ from typing import Any
 from hotmess.agents.registry import AgentSpec, make_agent, resolve_class
 from hotmess.envs import env_class, make_env
 from hotmess.envs.base import ToolEnv
-from hotmess.errors import ConfigError
+from hotmess.errors import ConfigError, HotmessError
 from hotmess.outcome import Outcome
 from hotmess.runner.config import SweepConfig
 from hotmess.runner.episode import EpisodeRecord, derive_seed, run_episode
@@ -72,7 +72,7 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
     sample-major, so a sweep stopped halfway has half the samples of every cell.
     `sandbox` is the resolved backend (default: the config's, unresolved)."""
     sandbox = sandbox or config.sandbox
-    tuple(sorted(config.sandbox_options.items()))
+    sandbox_options = tuple(sorted(config.sandbox_options.items()))
     cells = []
     for sample in range(config.samples):
         for env in config.envs:
@@ -92,7 +92,8 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
                                 sample,
                                 agent,
                                 agent_seed,
-                                config.sandbox,
+                                sandbox,
+                                sandbox_options,
                             )
                         )
     return cells
@@ -133,10 +134,14 @@ class _EpisodeRunner:
 
     def run(self, cell: Cell) -> EpisodeRecord:
         try:
-            env_key = (cell.env, cell.env_options, cell.horizon, cell.sandbox)
+            env_key = (cell.env, cell.env_options, cell.horizon, cell.sandbox, cell.sandbox_options)
             if env_key not in self.envs:
                 self.envs[env_key] = make_env(
-                    cell.env, horizon=cell.horizon, **dict(cell.env_options)
+                    cell.env,
+                    horizon=cell.horizon,
+                    sandbox=cell.sandbox,
+                    sandbox_options=dict(cell.sandbox_options),
+                    **dict(cell.env_options),
                 )
             if cell.agent not in self.agents:
                 self.agents[cell.agent] = make_agent(cell.agent)
@@ -151,6 +156,8 @@ class _EpisodeRunner:
                 task_index=cell.task_index,
                 env_options=dict(cell.env_options),
             )
+        except HotmessError:
+            raise  # a bad key, image or option: stop the sweep with one clear line
         except Exception as exc:
             # The env itself failed (a sandbox that would not start): censor the episode.
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -160,6 +167,11 @@ class _EpisodeRunner:
         for env in self.envs.values():
             env.close()
         self.envs.clear()
+        for agent in self.agents.values():
+            close = getattr(agent, "close", None)
+            if callable(close):
+                close()
+        self.agents.clear()
 
 
 def _infra_record(cell: Cell, reason: str) -> EpisodeRecord:

@@ -81,7 +81,9 @@ class DockerSandbox:
                 command=["sleep", "infinity"],
                 detach=True,
                 init=True,
-                user=f"{config.uid}:{config.uid}",
+                # The keep-alive runs as root (with no capabilities), so the agent's user
+                # cannot kill it: `kill -KILL -1` ends the agent's processes, not the container.
+                user="0:0",
                 working_dir=config.workdir,
                 environment={"HOME": config.workdir, "LANG": "C.UTF-8", "TERM": "dumb"},
                 network_mode="bridge" if config.network else "none",

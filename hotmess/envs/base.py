@@ -392,3 +392,19 @@ def parse_distribution(answer: Any, choices: list[str]) -> list[float]:
     raise ToolError(
         f"the answer must be one of: {listing} (or an object mapping them to probabilities)."
     )
+
+
+def categorical_outcome(answer: Any, choices: list[str], target: int) -> Outcome:
+    """The outcome of a submitted categorical answer: right when the gold choice alone has
+    the highest probability. Raises `ToolError` for an answer that is no valid choice."""
+    probs = parse_distribution(answer, choices)
+    best = max(probs)
+    success = probs[target] == best and probs.count(best) == 1
+    return Outcome(
+        kind="categorical",
+        prediction=probs,
+        target=target,
+        choices=choices,
+        answer=answer,
+        success=success,
+    )

@@ -9,7 +9,7 @@ import posixpath
 import re
 from typing import Any
 
-from hotmess.envs.base import Tool, params, parse_distribution, tool_call
+from hotmess.envs.base import Tool, categorical_outcome, params, tool_call
 from hotmess.envs.pointer_chase import COLOURS
 from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.envs.taskgen import TaskRandom
@@ -119,17 +119,8 @@ class FileChainEnv(SandboxEnv):
         return self.horizon + finds + 1
 
     def _judge(self, answer: Any) -> Outcome:
-        probs = parse_distribution(answer, self.choices)
-        target = self.choices.index(self.label[self.chain[-1]])
-        best = max(probs)
-        success = probs[target] == best and probs.count(best) == 1
-        return Outcome(
-            kind="categorical",
-            prediction=probs,
-            target=target,
-            choices=self.choices,
-            answer=answer,
-            success=success,
+        return categorical_outcome(
+            answer, self.choices, self.choices.index(self.label[self.chain[-1]])
         )
 
     def _missing_outcome(self) -> Outcome:

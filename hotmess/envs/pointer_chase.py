@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hotmess.envs.base import Tool, ToolEnv, ToolError, params, parse_distribution, tool_call
+from hotmess.envs.base import Tool, ToolEnv, ToolError, categorical_outcome, params, tool_call
 from hotmess.envs.taskgen import TaskRandom
 from hotmess.outcome import Outcome
 
@@ -92,19 +92,7 @@ class PointerChaseEnv(ToolEnv):
         return self.horizon + 1
 
     def _judge(self, answer: Any) -> Outcome:
-        probs = parse_distribution(answer, self.choices)
-        target = self.choices.index(self.colour[self.end])
-        success = (
-            max(range(len(probs)), key=probs.__getitem__) == target and probs.count(max(probs)) == 1
-        )
-        return Outcome(
-            kind="categorical",
-            prediction=probs,
-            target=target,
-            choices=self.choices,
-            answer=answer,
-            success=success,
-        )
+        return categorical_outcome(answer, self.choices, self.choices.index(self.colour[self.end]))
 
     def _missing_outcome(self) -> Outcome:
         return Outcome(

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from hotmess.errors import SandboxError
 from hotmess.sandbox import lifecycle
-from hotmess.sandbox.base import TIMEOUT_EXIT_CODE, ExecResult, SandboxConfig
-from hotmess.sandbox.shell import ShellSession, spawn
+from hotmess.sandbox.base import SandboxConfig
+from hotmess.sandbox.shell import ShellSandbox, ShellSession, spawn
 
 IO_INSIDE = "/hm"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -44,7 +44,7 @@ def bwrap_available() -> str | None:
     return None
 
 
-class BwrapSandbox:
+class BwrapSandbox(ShellSandbox):
     """A bubblewrap sandbox per episode; see `SandboxConfig` for the bounds."""
 
     kind = "bwrap"
@@ -151,55 +151,9 @@ class BwrapSandbox:
         if os.geteuid() == 0:
             _drop_to(config.uid)()
 
-    @property
-    def expired(self) -> bool:
-        return time.monotonic() - self.started >= self.config.episode_timeout_s
-
-    def exec(self, cmd: str, timeout: float | None = None) -> ExecResult:
-        remaining = self.config.episode_timeout_s - (time.monotonic() - self.started)
-        if remaining <= 0:
-            return ExecResult(
-                "",
-                f"[the sandbox's wall-clock limit of {self.config.episode_timeout_s:g} s has passed]",
-                TIMEOUT_EXIT_CODE,
-                timed_out=True,
-            )
-        result = self.shell.run(cmd, min(timeout or self.config.command_timeout_s, remaining))
-        if result.exit_code == 137:
-            kills = self._oom_kills()
-            if kills is not None and self._oom_seen is not None and kills > self._oom_seen:
-                result = result._replace(
-                    oom_killed=True,
-                    stderr=f"{result.stderr}\n[killed: out of memory (limit {self.config.memory_mb} MB)]".lstrip(),
-                )
-            self._oom_seen = kills
-        return result
-
-    def write_file(self, path: str, data: bytes | str) -> None:
-        self.shell.put(
-            path, data.encode() if isinstance(data, str) else data, self.config.command_timeout_s
-        )
-
-    def read_file(self, path: str) -> bytes:
-        return self.shell.get(path, self.config.command_timeout_s)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        lifecycle.untrack(self)
-        shell = getattr(self, "shell", None)
-        if shell is not None:
-            shell.close()
+    def _release(self) -> None:
         for group in getattr(self, "cgroups", []):
             remove_cgroup(group)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def __enter__(self) -> BwrapSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _kill_foreground(self, session: ShellSession) -> None:
         """SIGKILL the terminal's foreground process group, unless it is the shell's."""

@@ -11,8 +11,8 @@ from typing import Any
 
 from hotmess.errors import SandboxError
 from hotmess.sandbox import lifecycle
-from hotmess.sandbox.base import TIMEOUT_EXIT_CODE, ExecResult, SandboxConfig
-from hotmess.sandbox.shell import ShellSession, spawn
+from hotmess.sandbox.base import SandboxConfig
+from hotmess.sandbox.shell import ShellSandbox, ShellSession, spawn
 
 LABEL = "org.hotmess.sandbox"
 IO_INSIDE = "/hm"
@@ -32,10 +32,11 @@ def docker_client() -> Any:
     return client
 
 
-class DockerSandbox:
+class DockerSandbox(ShellSandbox):
     """A container per episode; see `SandboxConfig` for the bounds."""
 
     kind = "docker"
+    oom_without_counter = True  # a remote engine hides its cgroups
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         import docker.errors
@@ -138,49 +139,7 @@ class DockerSandbox:
             raise
         self._oom_seen = self._oom_kills()
 
-    @property
-    def expired(self) -> bool:
-        """Whether the episode's wall-clock limit has passed."""
-        return time.monotonic() - self.started >= self.config.episode_timeout_s
-
-    def exec(self, cmd: str, timeout: float | None = None) -> ExecResult:
-        remaining = self.config.episode_timeout_s - (time.monotonic() - self.started)
-        if remaining <= 0:
-            return ExecResult(
-                "",
-                f"[the sandbox's wall-clock limit of {self.config.episode_timeout_s:g} s has passed]",
-                TIMEOUT_EXIT_CODE,
-                timed_out=True,
-            )
-        limit = min(timeout or self.config.command_timeout_s, remaining)
-        result = self.shell.run(cmd, limit)
-        if result.exit_code == 137:
-            kills = self._oom_kills()
-            oom = kills is None or (self._oom_seen is not None and kills > self._oom_seen)
-            self._oom_seen = kills
-            if oom:
-                result = result._replace(
-                    oom_killed=True,
-                    stderr=f"{result.stderr}\n[killed: out of memory (limit {self.config.memory_mb} MB)]".lstrip(),
-                )
-        return result
-
-    def write_file(self, path: str, data: bytes | str) -> None:
-        self.shell.put(
-            path, data.encode() if isinstance(data, str) else data, self.config.command_timeout_s
-        )
-
-    def read_file(self, path: str) -> bytes:
-        return self.shell.get(path, self.config.command_timeout_s)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        lifecycle.untrack(self)
-        shell = getattr(self, "shell", None)
-        if shell is not None:
-            shell.close()
+    def _release(self) -> None:
         container = getattr(self, "container", None)
         if container is not None:
             try:
@@ -188,13 +147,6 @@ class DockerSandbox:
             except Exception as exc:
                 if "No such container" not in str(exc) and "is already in progress" not in str(exc):
                     raise
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def __enter__(self) -> DockerSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _kill_foreground(self, session: ShellSession) -> None:
         """SIGKILL the terminal's foreground process group, unless it is the shell itself."""

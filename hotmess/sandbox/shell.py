@@ -14,14 +14,17 @@ import errno
 import itertools
 import os
 import shlex
+import shutil
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pexpect
 
-from hotmess.sandbox.base import TIMEOUT_EXIT_CODE, ExecResult
+from hotmess.sandbox import lifecycle
+from hotmess.sandbox.base import TIMEOUT_EXIT_CODE, ExecResult, SandboxConfig
 
 #: Seconds to wait after Ctrl-C, then after killing the foreground job, for the shell.
 INTERRUPT_GRACE_S = 1.0
@@ -277,3 +280,81 @@ def spawn(
         preexec_fn=preexec_fn,
         timeout=None,
     )
+
+
+class ShellSandbox:
+    """What the docker and bwrap backends share around their `ShellSession`: the episode's
+    wall-clock limit, OOM reporting, file transfer and idempotent closing. A backend sets
+    `config`, `tmp`, `shell`, `started` and `_oom_seen`, and implements `_oom_kills` and
+    `_release` (its own teardown)."""
+
+    kind = "shell"
+    #: Whether exit 137 alone means OOM when the memory cgroup's counter cannot be read.
+    oom_without_counter = False
+    config: SandboxConfig
+    tmp: Path
+    shell: ShellSession
+    started: float
+    _oom_seen: int | None
+    closed = False
+
+    @property
+    def expired(self) -> bool:
+        """Whether the episode's wall-clock limit has passed."""
+        return time.monotonic() - self.started >= self.config.episode_timeout_s
+
+    def exec(self, cmd: str, timeout: float | None = None) -> ExecResult:
+        remaining = self.config.episode_timeout_s - (time.monotonic() - self.started)
+        if remaining <= 0:
+            limit = self.config.episode_timeout_s
+            return ExecResult(
+                "",
+                f"[the sandbox's wall-clock limit of {limit:g} s has passed]",
+                TIMEOUT_EXIT_CODE,
+                timed_out=True,
+            )
+        result = self.shell.run(cmd, min(timeout or self.config.command_timeout_s, remaining))
+        if result.exit_code == 137:
+            kills = self._oom_kills()
+            if kills is None:
+                oom = self.oom_without_counter
+            else:
+                oom = self._oom_seen is not None and kills > self._oom_seen
+            self._oom_seen = kills
+            if oom:
+                note = f"[killed: out of memory (limit {self.config.memory_mb} MB)]"
+                result = result._replace(
+                    oom_killed=True, stderr=f"{result.stderr}\n{note}".lstrip()
+                )
+        return result
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        self.shell.put(
+            path, data.encode() if isinstance(data, str) else data, self.config.command_timeout_s
+        )
+
+    def read_file(self, path: str) -> bytes:
+        return self.shell.get(path, self.config.command_timeout_s)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        lifecycle.untrack(self)
+        shell = getattr(self, "shell", None)
+        if shell is not None:
+            shell.close()
+        self._release()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> ShellSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _oom_kills(self) -> int | None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError

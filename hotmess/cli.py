@@ -12,14 +12,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from hotmess.errors import ConfigError, HotmessError
@@ -39,16 +31,20 @@ if not console.is_terminal:
 err_console = Console(stderr=True)
 
 
-def _parse_horizons(text: str) -> list[int]:
+def _parse_int_list(text: str, flag: str, example: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(
-            f"--horizons takes comma-separated integers such as 1,2,4,8; got '{text}'"
+            f"{flag} takes comma-separated integers such as {example}; got '{text}'"
         ) from None
     if not values:
-        raise ConfigError("--horizons is empty; give e.g. 1,2,4,8")
+        raise ConfigError(f"{flag} is empty; give e.g. {example}")
     return values
+
+
+def _parse_horizons(text: str) -> list[int]:
+    return _parse_int_list(text, "--horizons", "1,2,4,8")
 
 
 @app.command("envs")
@@ -209,9 +205,61 @@ def sweep_command(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="YAML sweep config; flags override it.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="serial, pool (--workers processes), async (--concurrency episodes in flight, for API agents) or ray.",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="Episodes in flight with --executor async.")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster to join (auto, ray://HOST:10001)."),
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Stop after spending this many US dollars.")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="Stop after this many tokens (in + out).")
+    ] = None,
+    max_wall: Annotated[
+        str | None, typer.Option("--max-wall", help="Stop after this long: 3600, 90m, 2h.")
+    ] = None,
+    target_ci: Annotated[
+        float | None,
+        typer.Option(
+            "--target-ci",
+            help="Adaptive sampling: sample each question until its incoherence CI is narrower than this.",
+        ),
+    ] = None,
+    max_samples: Annotated[
+        int | None,
+        typer.Option("--max-samples", help="Adaptive sampling: most samples per question."),
+    ] = None,
+    fork_at: Annotated[
+        str | None,
+        typer.Option(
+            "--fork-at", help="Prefix forking: replay this many actions (comma-separated list)."
+        ),
+    ] = None,
+    forks: Annotated[
+        int | None, typer.Option("--forks", help="Prefix forking: continuations per prefix.")
+    ] = None,
+    progress: Annotated[
+        str,
+        typer.Option(
+            "--progress", help="auto (rich on a terminal, plain otherwise), rich, plain or quiet."
+        ),
+    ] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Same as --progress quiet.")] = False,
 ) -> None:
     """Run a horizon sweep: envs x horizons x tasks x samples x agents, into a run directory.
+
+    Exit status: 0 when every episode is done, 3 when a budget (--max-cost, --max-tokens,
+    --max-wall) stopped it (continue with --resume), 130 after Ctrl-C, 2 on bad input.
 
     Example: [bold]hotmess sweep --env hotmess/KVSum-v0 --agent noisy:p=0.1 --horizons 1,2,4,8 --tasks 10 --samples 20 --out runs/kv[/bold]
     """
@@ -227,6 +275,16 @@ def sweep_command(
         "workers": workers,
         "seed": seed,
         "sandbox": sandbox,
+        "executor": executor,
+        "concurrency": concurrency,
+        "ray_address": ray_address,
+        "max_cost": max_cost,
+        "max_tokens": max_tokens,
+        "max_wall": max_wall,
+        "target_ci": target_ci,
+        "max_samples": max_samples,
+        "fork_at": _parse_int_list(fork_at, "--fork-at", "2,4,8") if fork_at is not None else None,
+        "forks": forks,
     }
     if config is not None:
         sweep_config = SweepConfig.from_yaml(config, **overrides)
@@ -248,47 +306,41 @@ def sweep_command(
         sweep_config = SweepConfig.build(
             {k: v for k, v in overrides.items() if v is not None}, source="sweep flags"
         )
-    result = _run_with_progress(sweep_config, resume=resume, quiet=quiet)
+    result = _run_with_progress(sweep_config, resume=resume, mode="quiet" if quiet else progress)
+    extra = ""
+    if result.rounds:
+        extra += f", {result.rounds} adaptive round(s) (decisions in adaptive.json)"
+    if result.forks_skipped:
+        extra += f", {result.forks_skipped} trunk(s) too short to fork"
     console.print(
-        f"{result.ran} episodes run, {result.skipped} already done, {result.infra_errors} infrastructure errors; "
-        f"store: {result.out}. Score it with `hotmess score {result.out}`.",
+        f"{result.ran} episodes run, {result.skipped} already done, {result.infra_errors} infrastructure errors"
+        f"{extra}; store: {result.out}.",
         soft_wrap=True,
     )
+    if result.stopped is not None:
+        err_console.print(
+            f"hotmess: stopped early ({result.stopped}); every finished episode is saved: "
+            "continue with --resume",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130 if result.stopped == "interrupted" else 3)
+    console.print(f"Score it with `hotmess score {result.out}`.")
 
 
-def _run_with_progress(config: Any, *, resume: bool, quiet: bool) -> Any:
+def _run_with_progress(config: Any, *, resume: bool, mode: str) -> Any:
+    from hotmess.progress import MODES, SweepProgress
     from hotmess.runner import run_sweep
 
+    if mode not in MODES:
+        raise ConfigError(f"--progress must be one of {', '.join(MODES)}, got {mode!r}")
     try:
-        if quiet or not console.is_terminal:
-            return run_sweep(config, resume=resume)
-        return _progress_sweep(config, resume=resume)
+        with SweepProgress(mode, console=console) as shown:
+            return run_sweep(config, resume=resume, on_plan=shown.plan, on_episode=shown.episode)
     except KeyboardInterrupt:
         err_console.print(
             "hotmess: interrupted; every finished episode is saved: continue with --resume"
         )
         raise typer.Exit(130) from None
-
-
-def _progress_sweep(config: Any, *, resume: bool) -> Any:
-    from hotmess.runner import run_sweep
-
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=console, transient=False) as progress:
-        bar = progress.add_task("episodes", total=None)
-
-        def start(total: int, todo: int) -> None:
-            progress.update(bar, total=todo)
-
-        return run_sweep(
-            config, resume=resume, on_start=start, on_episode=lambda _: progress.advance(bar)
-        )
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -347,22 +399,190 @@ def score_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list of rows instead of a table.")
     ] = False,
+    forks: Annotated[
+        bool,
+        typer.Option(
+            "--forks", help="Score the forks (--fork-at) instead: one table per fork point."
+        ),
+    ] = False,
 ) -> None:
     """Bias, variance, error and incoherence per env x agent x horizon.
 
     Example: [bold]hotmess score runs/kv --json[/bold]
     """
-    from hotmess.scoring import score_run
+    from hotmess.scoring import load_episodes, score_episodes, score_forks
 
     if not (run_dir / "episodes.jsonl").exists():
         raise ConfigError(
             f"{run_dir} holds no episodes.jsonl: give a directory written by `hotmess sweep`"
         )
-    rows = score_run(run_dir)
+    episodes = load_episodes(run_dir, keep_steps=False)
+    if forks:
+        tables = score_forks(episodes)
+        if not tables:
+            raise ConfigError(f"{run_dir} holds no forks: run the sweep with --fork-at T")
+        if as_json:
+            print(
+                json.dumps(
+                    [{"fork_at": t, **row.to_dict()} for t, rows in tables.items() for row in rows],
+                    indent=2,
+                )
+            )
+        for t, rows in tables.items() if not as_json else ():
+            print_score_table(rows, f"forks after {t} replayed action(s): {run_dir}")
+        return
+    rows = score_episodes(episodes)
     if as_json:
         print(json.dumps([row.to_dict() for row in rows], indent=2))
     else:
         print_score_table(rows, f"hotmess score {run_dir}")
+        if any(episode.get("fork_of") is not None for episode in episodes):
+            console.print(f"This run has forks: `hotmess score {run_dir} --forks` scores them.")
+
+
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hotmess sweep`.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet or csv.")] = "parquet",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory to write to (default: the run directory)."),
+    ] = None,
+    prompts: Annotated[
+        bool, typer.Option("--prompts", help="Add each episode's prompt and system prompt.")
+    ] = False,
+) -> None:
+    """Write a run as tables: episodes.parquet (a row per episode) and steps.parquet (a row per step), or CSV.
+
+    Example: [bold]hotmess export runs/kv --format csv --out runs/kv-tables[/bold]
+    """
+    from hotmess.runner.export import export_run
+
+    if not (run_dir / "episodes.jsonl").exists():
+        raise ConfigError(
+            f"{run_dir} holds no episodes.jsonl: give a directory written by `hotmess sweep`"
+        )
+    result = export_run(run_dir, out, fmt, prompts=prompts)
+    episodes_path, steps_path = result.paths
+    console.print(f"{episodes_path}: {result.n_episodes} episodes", markup=False, highlight=False)
+    console.print(f"{steps_path}: {result.n_steps} steps", markup=False, highlight=False)
+
+
+@app.command("report")
+def report_command(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Run directories written by `hotmess sweep`; several are compared."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for report.html and the PNGs (default: DIR/report, or ./hotmess-report for several runs).",
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", "-b", min=1, help="Bootstrap resamples per interval.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    transcripts: Annotated[
+        int,
+        typer.Option(
+            "--transcripts", min=0, help="Episodes shown per cell in the transcript browser."
+        ),
+    ] = 3,
+) -> None:
+    """Write a self-contained HTML report (plots, tables, transcripts) and every plot as a PNG.
+
+    Example: [bold]hotmess report runs/kv runs/kv-gpt --out reports/kv[/bold]
+    """
+    from hotmess.scoring.report import write_report
+
+    target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("hotmess-report"))
+    result = write_report(
+        run_dirs, target, n_boot=bootstrap, seed=seed, transcripts_per_cell=transcripts
+    )
+    console.print(str(result.html), markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"{len(result.pngs)} PNG plots beside it; {result.n_episodes} episodes, "
+        f"{result.n_transcripts} transcripts.",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command("compare")
+def compare_command(
+    first: Annotated[Path, typer.Argument(help="The first run directory (the baseline).")],
+    second: Annotated[Path, typer.Argument(help="The second run directory.")],
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", "-b", min=1, help="Bootstrap resamples per interval.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Two runs side by side: incoherence, bias, variance, error and success per env, agent and
+    horizon, with the difference DIR2 − DIR1 and its 95% bootstrap interval (tasks resampled).
+
+    Example: [bold]hotmess compare runs/kv-p01 runs/kv-p03[/bold]
+    """
+    from rich.text import Text
+
+    from hotmess.scoring.report import QUANTITIES, compare_runs
+
+    unmatched: list[str] = []
+    comparisons = compare_runs(first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched)
+    same_agents = all(c.agent_first == c.agent_second for c in comparisons)
+    table = Table(
+        title=f"hotmess compare: {first} → {second}",
+        show_lines=True,
+        caption="each quantity: run 1 → run 2, then Δ = run 2 − run 1 [95% bootstrap interval "
+        "over tasks]; * the interval excludes 0",
+    )
+    table.add_column("env")
+    if same_agents:
+        table.add_column("agent")
+    else:
+        table.add_column(f"agent ({first.name})")
+        table.add_column(f"agent ({second.name})")
+    for column in ("H", "metric", "tasks"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name in QUANTITIES:
+        table.add_column(name, justify="right")
+    for c in comparisons:
+        agents = [c.agent_first] if same_agents else [c.agent_first, c.agent_second]
+        cells = []
+        for name in QUANTITIES:
+            d = c.quantities[name]
+            text = f"{_fmt(d.first)} → {_fmt(d.second)}"
+            if d.delta is not None:
+                text += f"\nΔ {_signed(d.delta)}" + (" *" if d.excludes_zero else "")
+            if d.ci is not None:
+                text += f"\n[{_signed(d.ci[0])}, {_signed(d.ci[1])}]"
+            cells.append(text)
+        # Text, not str: agent specs and intervals are data, never rich markup.
+        table.add_row(
+            *map(
+                Text,
+                (
+                    c.env.removeprefix("hotmess/"),
+                    *agents,
+                    str(c.horizon),
+                    c.metric,
+                    f"{c.n_tasks[0]}/{c.n_tasks[1]}",
+                    *cells,
+                ),
+            )
+        )
+    console.print(table)
+    if unmatched:
+        console.print(
+            Text(f"not compared, no counterpart in the other run: {'; '.join(unmatched)}")
+        )
+
+
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + _fmt(float(value))
 
 
 @app.command("janitor")
@@ -522,7 +742,7 @@ def demo_command(
         workers=workers,
     )
     console.print(intro, soft_wrap=True, markup=False)
-    _run_with_progress(config, resume=False, quiet=False)
+    _run_with_progress(config, resume=False, mode="auto")
     print_score_table(
         [row for row in score_run(target) if row.metric in ("mse", "kl")],
         f"hotmess demo ({target})",

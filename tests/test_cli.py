@@ -8,7 +8,19 @@ import sys
 
 import pytest
 
-COMMANDS = ["envs", "agents", "run", "sweep", "score", "demo", "janitor", "containers build"]
+COMMANDS = [
+    "envs",
+    "agents",
+    "run",
+    "sweep",
+    "score",
+    "export",
+    "report",
+    "compare",
+    "demo",
+    "janitor",
+    "containers build",
+]
 
 
 def hotmess(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -266,6 +266,19 @@ class ChatAgent:
             message=reply.text or None,
         )
 
+    def replay(self, observation: str, action: str, message: str | None = None) -> None:
+        """Forking: put `action`, taken at `observation`, into the transcript as if this
+        agent had chosen it, without asking the model."""
+        if self.step > 0:
+            self._add_observation(observation)
+        self.step += 1
+        call = extract_json_call(action)
+        if call is not None and self.config.tool_mode == "native":
+            call.id = call.id or f"call_replay_{self.step}"
+            self.messages.append(Message("assistant", message or "", tool_call=call))
+        else:
+            self.messages.append(Message("assistant", message or action))
+
     def _add_observation(self, observation: str) -> None:
         last = self.messages[-1]
         if last.role == "assistant" and last.tool_call is not None:

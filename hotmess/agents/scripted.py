@@ -39,6 +39,9 @@ class OracleAgent:
     def act(self, observation: str) -> AgentStep:
         return AgentStep(self.oracle.act(observation), cost=0.0)
 
+    def reseed(self, seed: int) -> None:
+        """Forking: the oracle has no randomness to redraw."""
+
 
 class NoisyConfig(BaseModel):
     """Options of the `noisy` agent."""
@@ -62,7 +65,13 @@ class NoisyAgent:
 
     def reset(self, task: Task, seed: int) -> None:
         self.oracle = _require_oracle(task, "noisy")
-        entropy = [task.task_seed, 0x5E7] if self.config.systematic else [seed, 0x5A3]
+        self.task_seed = task.task_seed
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Draw errors from `seed` from now on (forking). Systematic errors depend on the
+        task alone, so a systematic agent's forks all continue alike."""
+        entropy = [self.task_seed, 0x5E7] if self.config.systematic else [seed, 0x5A3]
         self.rng = np.random.default_rng(entropy)
 
     def act(self, observation: str) -> AgentStep:
@@ -81,9 +90,13 @@ class RandomAgent:
         self.config = config or _NoOptions()
 
     def reset(self, task: Task, seed: int) -> None:
-        self.rng = np.random.default_rng([seed, 0x7A2])
+        self.reseed(seed)
         self.tools = [spec["function"] for spec in task.tools]
         self.words = sorted(set(re.findall(r"[A-Za-z_][\w.\-/]*", task.prompt))) or ["x"]
+
+    def reseed(self, seed: int) -> None:
+        """Draw from `seed` from now on (forking)."""
+        self.rng = np.random.default_rng([seed, 0x7A2])
 
     def _value(self, schema: dict[str, Any]) -> Any:
         kinds = schema.get("type", "string")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -12,10 +13,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hotmess.agents.registry import AgentSpec
 from hotmess.errors import ConfigError
 
+EXECUTION_FIELDS = frozenset(
+    {
+        "workers",
+        "out",
+        "sandbox",
+        "executor",
+        "concurrency",
+        "ray_address",
+        "max_cost",
+        "max_tokens",
+        "max_wall",
+    }
+)
+"""Fields that say how and how far to run, not what: left out of the sweep's identity, so a
+resumed sweep may change them."""
+
 
 class SweepConfig(BaseModel):
-    """What to run. Every field but the execution ones (`workers`, `out`, `sandbox`) is part of
-    the sweep's identity: `--resume` refuses a store written with different values."""
+    """What to run. Every field but the execution ones (EXECUTION_FIELDS) is part of the
+    sweep's identity: `--resume` refuses a store written with different values."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,10 +55,59 @@ class SweepConfig(BaseModel):
     auto). Not part of the identity: the backends give the same results."""
     sandbox_options: dict[str, Any] = {}
     """Sandbox limits (`hotmess.sandbox.SandboxConfig` fields), e.g. `{"memory_mb": 2048}`."""
+    target_ci: float | None = Field(None, gt=0, le=1)
+    """Adaptive sampling: keep adding samples to a question (task x horizon x agent) until
+    the bootstrap CI of its incoherence is narrower than this (see docs/running-a-sweep.md)."""
+    max_samples: int | None = Field(None, ge=1)
+    """Adaptive sampling: the most samples any question gets (default 5 x `samples`)."""
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    """Adaptive sampling: the confidence level of the stopping rule's CI."""
+    bootstrap: int = Field(500, ge=50)
+    """Adaptive sampling: bootstrap resamples per question and round."""
+    fork_at: list[int] = []
+    """Prefix forking: replay this many of one sample's actions, then run `forks`
+    continuations from there; one set of forks per value."""
+    forks: int = Field(10, ge=1)
+    """Prefix forking: continuations per trunk and `fork_at` value."""
     workers: int = Field(1, ge=1)
-    """Worker processes; 1 runs episodes in this process."""
+    """Worker processes (pool), or Ray actors (ray; default: the cluster's CPUs)."""
+    executor: Literal["serial", "pool", "async", "ray"] | None = None
+    """Where episodes run; default: `pool` with more than one worker, else `serial`."""
+    concurrency: int = Field(16, ge=1)
+    """Episodes in flight at once with the `async` executor."""
+    ray_address: str | None = None
+    """The Ray cluster to join (`auto`, `ray://host:10001`); default: a local Ray."""
+    max_cost: float | None = Field(None, gt=0)
+    """Stop starting episodes once this run has spent this many US dollars."""
+    max_tokens: int | None = Field(None, gt=0)
+    """Stop starting episodes once this run has used this many tokens (in + out)."""
+    max_wall: float | None = Field(None, gt=0)
+    """Stop starting episodes after this many seconds (`90m`, `2h` on the command line)."""
     out: Path | None = None
     """The run directory."""
+
+    @field_validator("max_wall", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("fork_at")
+    @classmethod
+    def _fork_points(cls, points: list[int]) -> list[int]:
+        bad = [t for t in points if t < 1]
+        if bad:
+            raise ValueError(f"fork points must be positive numbers of actions, got {bad}")
+        return sorted(set(points))
+
+    @property
+    def executor_name(self) -> str:
+        """The executor to use, with the default resolved."""
+        return self.executor or ("pool" if self.workers > 1 else "serial")
+
+    @property
+    def sample_cap(self) -> int:
+        """The most samples adaptive sampling gives a question."""
+        return max(self.samples, self.max_samples or 5 * self.samples)
 
     @field_validator("horizons")
     @classmethod
@@ -58,7 +124,7 @@ class SweepConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the sweep's results."""
-        return self.model_dump(mode="json", exclude={"workers", "out", "sandbox"})
+        return self.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> SweepConfig:
@@ -87,3 +153,14 @@ class SweepConfig(BaseModel):
                 f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(f"invalid {source}: {problems}") from None
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `90`, `90s`, `30m`, `2h`, `1h30m`."""
+    parts = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
+    )
+    if not text.strip() or parts is None or not any(parts.groups()):
+        raise ValueError(f"not a duration: {text!r} (write e.g. 3600, 90m or 2h)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from hotmess.agents.base import Agent, Task, as_step
 from hotmess.envs.base import ToolEnv
-from hotmess.errors import HotmessError
+from hotmess.errors import ConfigError, HotmessError
 from hotmess.outcome import Outcome
 
 
@@ -36,6 +37,8 @@ class StepRecord(BaseModel):
     """Time the agent took to choose this action."""
     env_s: float = 0.0
     """Time the env took to carry it out."""
+    replayed: bool = False
+    """Part of a fork's prefix: replayed from the trunk episode, not chosen anew."""
 
 
 class EpisodeRecord(BaseModel):
@@ -61,6 +64,14 @@ class EpisodeRecord(BaseModel):
     sandbox: str = "none"
     started_at: float
     duration_s: float
+    round: int = 0
+    """The adaptive-sampling round that scheduled this episode (0: the sweep's own samples)."""
+    fork_of: str | None = None
+    """For a fork (`--fork-at`): the key of the trunk episode whose prefix it replays."""
+    fork_at: int | None = None
+    """For a fork: how many of the trunk's actions it replays before continuing."""
+    fork: int | None = None
+    """For a fork: which continuation of that prefix this is (0..K-1)."""
 
 
 def derive_seed(*parts: Any) -> int:
@@ -80,12 +91,21 @@ def run_episode(
     key: str = "",
     task_index: int = 0,
     env_options: dict[str, Any] | None = None,
+    prefix: Sequence[str] = (),
+    prefix_seed: int | None = None,
 ) -> EpisodeRecord:
     """Run `agent` on the task `env` generates for `seed` until it submits or hits the cap.
 
     The agent's seed defaults to one derived from the task seed and the sample index. An
     exception inside the agent ends the episode as an infrastructure error (censored);
     the traceback is kept in the record, and the sweep goes on.
+
+    A non-empty `prefix` makes the episode a fork: those actions (a trunk episode's first
+    ones) are taken first, then the agent continues on its own with `agent_seed`. An agent
+    with `replay(observation, action, message)` is told each prefix action (LLM agents add
+    it to their transcript); an agent with `reseed(seed)` regenerates the prefix from the
+    trunk's seed `prefix_seed` (checked action by action), then is reseeded. Other agents
+    cannot be forked.
     """
     started = time.time()
     observation, info = env.reset(seed=seed)
@@ -102,7 +122,11 @@ def run_episode(
     steps: list[StepRecord] = []
     outcome: Outcome | None = None
     try:
-        agent.reset(task, agent_seed)
+        observation, outcome = _play_prefix(
+            env, agent, task, observation, steps, prefix, agent_seed, prefix_seed, agent_spec
+        )
+        if not prefix:
+            agent.reset(task, agent_seed)
         while outcome is None:
             t0 = time.perf_counter()
             step = as_step(agent.act(observation))
@@ -140,6 +164,56 @@ def run_episode(
         started_at=started,
         duration_s=time.time() - started,
     )
+
+
+def _play_prefix(
+    env: ToolEnv,
+    agent: Agent,
+    task: Task,
+    observation: str,
+    steps: list[StepRecord],
+    prefix: Sequence[str],
+    agent_seed: int,
+    prefix_seed: int | None,
+    agent_spec: str | None,
+) -> tuple[str, Outcome | None]:
+    """Take a fork's prefix actions; returns the last observation (and the outcome, should
+    the env end within the prefix)."""
+    if not prefix:
+        return observation, None
+    replay = getattr(agent, "replay", None)
+    reseed = getattr(agent, "reseed", None)
+    if not callable(replay) and not callable(reseed):
+        raise ConfigError(
+            f"agent {agent_spec or type(agent).__name__} cannot be forked (--fork-at): it has "
+            "neither replay(observation, action, message) nor reseed(seed); see "
+            "docs/plugging-in-an-agent.md"
+        )
+    agent.reset(
+        task,
+        agent_seed if callable(replay) else (agent_seed if prefix_seed is None else prefix_seed),
+    )
+    for index, action in enumerate(prefix):
+        if callable(replay):
+            replay(observation, action, None)
+        else:
+            own = as_step(agent.act(observation)).action
+            if own != action:
+                raise RuntimeError(
+                    f"fork prefix diverged at action {index + 1}: the agent regenerated "
+                    f"{own[:200]!r} from the trunk's seed, the trunk took {action[:200]!r} "
+                    "(the agent is not deterministic given its seed)"
+                )
+        t0 = time.perf_counter()
+        observation, _, terminated, truncated, info = env.step(action)
+        record = _step_record(as_step(action), observation, info, 0.0, time.perf_counter() - t0)
+        record.replayed = True
+        steps.append(record)
+        if terminated or truncated:
+            return observation, info["outcome"]
+    if not callable(replay):
+        reseed(agent_seed)  # type: ignore[misc]
+    return observation, None
 
 
 def _oracle_or_none(env: ToolEnv) -> Any:

@@ -77,7 +77,10 @@ class RunStore:
                 )
             store.repair()
         else:
-            if store.path.exists() and any(store.path.iterdir()):
+            # A sweep.json.tmp alone is a sweep killed while creating its store.
+            if store.path.exists() and any(
+                entry.name != "sweep.json.tmp" for entry in store.path.iterdir()
+            ):
                 raise StoreError(
                     f"{store.path} exists and is not a hotmess run directory; choose an empty or new --out"
                 )
@@ -157,9 +160,13 @@ class RunStore:
 
     def append(self, record: EpisodeRecord) -> None:
         """Append one episode as one line with one write (O_APPEND), flushed to the OS."""
+        self.append_line(record.model_dump_json())
+
+    def append_line(self, line: str) -> None:
+        """Append one episode already serialised as a JSON object on one line."""
         if self._fd is None:
             self._fd = os.open(self.episodes_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        data = (record.model_dump_json() + "\n").encode()
+        data = (line + "\n").encode()
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)

@@ -1,75 +1,56 @@
 """Horizon sweeps: expand a config into cells, run the missing ones on an executor, and
-append each finished episode to the run store as it arrives."""
+append each finished episode to the run store as it arrives.
+
+A sweep runs in phases, each resumable: the configured samples of every cell; then, with
+`target_ci`, rounds of extra samples for the questions whose incoherence CI is still too
+wide; then, with `fork_at`, the forks of each question's first sample. Budgets stop the
+sweep between episodes in any phase.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import itertools
+import contextlib
 import json
-import multiprocessing
+import signal
+import sys
+import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hotmess.agents.registry import AgentSpec, make_agent, resolve_class
 from hotmess.envs import env_class, make_env
-from hotmess.envs.base import ToolEnv
-from hotmess.errors import ConfigError, HotmessError
-from hotmess.outcome import Outcome
+from hotmess.errors import ConfigError
+from hotmess.runner.cells import Cell, Finished, agent_seed, cell_key, task_seed
 from hotmess.runner.config import SweepConfig
-from hotmess.runner.episode import EpisodeRecord, derive_seed, run_episode
+from hotmess.runner.episode import derive_seed
+from hotmess.runner.executors import Executor, make_executor, prestart
 from hotmess.runner.store import RunStore
 from hotmess.sandbox import resolve_kind
 from hotmess.sandbox.janitor import janitor
+from hotmess.scoring.adaptive import incoherence_ci
 
+__all__ = [
+    "Cell",
+    "SweepResult",
+    "cell_key",
+    "expand",
+    "resolve_sandbox",
+    "run_sweep",
+    "task_seed",
+    "validate",
+]
 
-@dataclass(frozen=True)
-class Cell:
-    """One episode to run: the unit of work, resume and scoring."""
-
-    env: str
-    env_options: tuple[tuple[str, Any], ...]
-    horizon: int
-    task_index: int
-    task_seed: int
-    sample: int
-    agent: str
-    agent_seed: int
-    sandbox: str
-    sandbox_options: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def key(self) -> str:
-        return cell_key(
-            self.env, dict(self.env_options), self.horizon, self.task_seed, self.sample, self.agent
-        )
-
-
-def cell_key(
-    env: str, env_options: dict[str, Any], horizon: int, task_seed: int, sample: int, agent: str
-) -> str:
-    """Content hash of everything that determines an episode's distribution. The env's
-    version is in its id; the package version covers changes to the env code."""
-    from hotmess import __version__
-
-    blob = json.dumps(
-        [env, env_options, horizon, task_seed, sample, agent, __version__], sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-def task_seed(sweep_seed: int, task_index: int) -> int:
-    """The seed of task `task_index`: shared by every horizon and agent of the sweep."""
-    return derive_seed("task", sweep_seed, task_index)
+ADAPTIVE_FILE = "adaptive.json"
+"""Where adaptive sampling records its rule and each question's stopping decision."""
 
 
 def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
-    """Every cell of the sweep, ordered so partial results cover every horizon early:
-    sample-major, so a sweep stopped halfway has half the samples of every cell.
+    """Every cell of the sweep's first phase, ordered so partial results cover every horizon
+    early: sample-major, so a sweep stopped halfway has half the samples of every cell.
     `sandbox` is the resolved backend (default: the config's, unresolved)."""
     sandbox = sandbox or config.sandbox
     sandbox_options = tuple(sorted(config.sandbox_options.items()))
@@ -81,7 +62,6 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
                 for index in range(config.tasks):
                     seed = task_seed(config.seed, index)
                     for agent in config.agents:
-                        agent_seed = derive_seed(seed, horizon, sample)
                         cells.append(
                             Cell(
                                 env,
@@ -91,7 +71,7 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
                                 seed,
                                 sample,
                                 agent,
-                                agent_seed,
+                                agent_seed(seed, horizon, sample),
                                 sandbox,
                                 sandbox_options,
                             )
@@ -112,7 +92,15 @@ def validate(config: SweepConfig) -> None:
         make_env(env, horizon=config.horizons[0], **config.env_options.get(env, {})).close()
     for spec in config.agents:
         resolve_class(AgentSpec.parse(spec))
-        make_agent(spec)
+        agent = make_agent(spec)
+        if config.fork_at and not (
+            callable(getattr(agent, "replay", None)) or callable(getattr(agent, "reseed", None))
+        ):
+            raise ConfigError(
+                f"agent {spec} cannot be forked (--fork-at): it has neither "
+                "replay(observation, action, message) nor reseed(seed); see "
+                "docs/plugging-in-an-agent.md"
+            )
 
 
 def resolve_sandbox(config: SweepConfig) -> str:
@@ -125,169 +113,355 @@ def resolve_sandbox(config: SweepConfig) -> str:
     return resolve_kind(config.sandbox)
 
 
-class _EpisodeRunner:
-    """Runs cells, reusing one env per (env, options, horizon) and one agent per spec."""
-
-    def __init__(self) -> None:
-        self.envs: dict[tuple[Any, ...], ToolEnv] = {}
-        self.agents: dict[str, Any] = {}
-
-    def run(self, cell: Cell) -> EpisodeRecord:
-        try:
-            env_key = (cell.env, cell.env_options, cell.horizon, cell.sandbox, cell.sandbox_options)
-            if env_key not in self.envs:
-                self.envs[env_key] = make_env(
-                    cell.env,
-                    horizon=cell.horizon,
-                    sandbox=cell.sandbox,
-                    sandbox_options=dict(cell.sandbox_options),
-                    **dict(cell.env_options),
-                )
-            if cell.agent not in self.agents:
-                self.agents[cell.agent] = make_agent(cell.agent)
-            return run_episode(
-                self.envs[env_key],
-                self.agents[cell.agent],
-                cell.task_seed,
-                sample=cell.sample,
-                agent_seed=cell.agent_seed,
-                agent_spec=cell.agent,
-                key=cell.key,
-                task_index=cell.task_index,
-                env_options=dict(cell.env_options),
-            )
-        except HotmessError:
-            raise  # a bad key, image or option: stop the sweep with one clear line
-        except Exception as exc:
-            # The env itself failed (a sandbox that would not start): censor the episode.
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            return _infra_record(cell, f"episode could not run: {detail}")
-
-    def close(self) -> None:
-        for env in self.envs.values():
-            env.close()
-        self.envs.clear()
-        for agent in self.agents.values():
-            close = getattr(agent, "close", None)
-            if callable(close):
-                close()
-        self.agents.clear()
-
-
-def _infra_record(cell: Cell, reason: str) -> EpisodeRecord:
-    kind = env_class(cell.env).outcome_kind
-    return EpisodeRecord(
-        key=cell.key,
-        env=cell.env,
-        env_options=dict(cell.env_options),
-        horizon=cell.horizon,
-        task_seed=cell.task_seed,
-        task_index=cell.task_index,
-        sample=cell.sample,
-        agent=cell.agent,
-        agent_seed=cell.agent_seed,
-        outcome=Outcome(kind=kind, infra_error=reason),
-        steps=[],
-        sandbox=cell.sandbox,
-        started_at=time.time(),
-        duration_s=0.0,
-    )
-
-
-_worker_runner: _EpisodeRunner | None = None
-
-
-def _run_batch(cells: list[Cell]) -> list[str]:
-    """Worker side: run a batch of cells, return their records as JSON lines."""
-    global _worker_runner
-    if _worker_runner is None:
-        _worker_runner = _EpisodeRunner()
-    return [_worker_runner.run(cell).model_dump_json() for cell in cells]
-
-
-def _batches(cells: list[Cell], size: int) -> Iterator[list[Cell]]:
-    for start in range(0, len(cells), size):
-        yield cells[start : start + size]
-
-
 @dataclass
 class SweepResult:
     """What a call to `run_sweep` did."""
 
     out: Path
     total: int
-    """Cells in the sweep."""
+    """Cells planned, over every phase so far."""
     skipped: int
     """Cells already in the store (resume)."""
     ran: int
     """Episodes run and written by this call."""
     infra_errors: int
+    stopped: str | None = None
+    """Why the sweep stopped before its end (a budget), None when it finished."""
+    rounds: int = 0
+    """Adaptive-sampling rounds that added samples."""
+    forks_skipped: int = 0
+    """Trunks too short to fork at some `fork_at` (they ended within the prefix)."""
+    tokens: int = 0
+    """Tokens (in + out) this call used."""
+    cost: float = 0.0
+    """US dollars this call spent (unpriced steps count 0)."""
+
+
+class Budget:
+    """This call's spending against `--max-cost`, `--max-tokens` and `--max-wall`."""
+
+    def __init__(self, config: SweepConfig) -> None:
+        self.max_cost, self.max_tokens, self.max_wall = (
+            config.max_cost,
+            config.max_tokens,
+            config.max_wall,
+        )
+        self.started = time.monotonic()
+        self.cost = 0.0
+        self.tokens = 0
+        self.unpriced: str | None = None
+        self.reason: str | None = None
+
+    def add(self, done: Finished) -> None:
+        self.tokens += done.tokens
+        self.cost += done.cost
+        if done.unpriced:
+            self.unpriced = done.agent
+
+    def exhausted(self) -> bool:
+        """Whether to stop starting episodes; sets `reason` the first time it is so."""
+        if self.reason is None:
+            self.reason = self._check()
+        return self.reason is not None
+
+    def _check(self) -> str | None:
+        if self.max_cost is not None and self.unpriced is not None:
+            return (
+                f"--max-cost cannot be enforced: agent {self.unpriced} has no known price "
+                "(give it price_in= and price_out= options)"
+            )
+        if self.max_cost is not None and self.cost >= self.max_cost:
+            return f"cost budget reached: ${self.cost:.4f} of ${self.max_cost:g}"
+        if self.max_tokens is not None and self.tokens >= self.max_tokens:
+            return f"token budget reached: {self.tokens:,} of {self.max_tokens:,}"
+        elapsed = time.monotonic() - self.started
+        if self.max_wall is not None and elapsed >= self.max_wall:
+            return f"time budget reached: {elapsed:.0f} s of {self.max_wall:g} s"
+        return None
+
+
+Plan = Callable[[int, int], None]
+"""`on_plan(total, todo)`: called whenever the planned work grows."""
 
 
 def run_sweep(
     config: SweepConfig,
     *,
     resume: bool = False,
-    on_episode: Callable[[EpisodeRecord], None] | None = None,
-    on_start: Callable[[int, int], None] | None = None,
+    on_episode: Callable[[Finished], None] | None = None,
+    on_plan: Plan | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SweepResult:
     """Run every missing cell of `config`, writing each episode to `config.out` as it ends.
 
-    `on_start(total, todo)` is called once the work is known; `on_episode(record)` after
-    each episode is stored. Ctrl-C stops the sweep between episodes: everything finished is
-    kept, and `resume=True` runs exactly what is missing.
+    `on_plan(total, todo)` is called when the work is known and again whenever a phase adds
+    to it; `on_episode(done)` after each episode is stored (a `Finished`: the
+    store line, tokens, cost and errors; `done.record` parses the full record). Budgets, `stop()` returning
+    true and Ctrl-C end the sweep between episodes: episodes in flight finish and are stored
+    (a second Ctrl-C abandons them), and `resume=True` later runs exactly what is missing.
     """
     if config.out is None:
         raise ConfigError(
             "the sweep needs an output directory (--out DIR, or `out:` in the config file)"
         )
+    prestart(config.executor_name)
     validate(config)
     sandbox = resolve_sandbox(config)
     janitor(docker=sandbox == "docker")  # leftovers of killed runs go before new ones start
-    execution = {"workers": config.workers, "sandbox": sandbox}
-    cells = expand(config, sandbox)
+    execution = {
+        "executor": config.executor_name,
+        "workers": config.workers,
+        "sandbox": sandbox,
+    }
+    budget = Budget(config)
+    result = SweepResult(Path(config.out), 0, 0, 0, 0)
     with RunStore.open_for_sweep(config.out, config.identity(), execution, resume=resume) as store:
-        done = store.done_keys() if resume else set()
-        todo = [cell for cell in cells if cell.key not in done]
-        if on_start:
-            on_start(len(cells), len(todo))
-        ran = infra = 0
-        for record in _execute(todo, config.workers):
-            store.append(record)
-            ran += 1
-            infra += record.outcome.infra_error is not None
-            if on_episode:
-                on_episode(record)
-    return SweepResult(Path(config.out), len(cells), len(cells) - len(todo), ran, infra)
+        run = _PhaseRunner(config, store, budget, result, resume, on_plan, on_episode, stop)
+        with _interrupts_stop(budget):
+            try:
+                run(expand(config, sandbox))
+                if config.target_ci is not None:
+                    _adaptive_rounds(config, store, run, sandbox)
+                if config.fork_at and not run.stopped():
+                    run(_fork_cells(config, store.iter_records(), sandbox, result))
+            finally:
+                run.close()
+    result.stopped = budget.reason
+    result.tokens, result.cost = budget.tokens, budget.cost
+    return result
 
 
-def _execute(cells: list[Cell], workers: int) -> Iterable[EpisodeRecord]:
-    if workers <= 1 or len(cells) <= 1:
-        runner = _EpisodeRunner()
-        try:
-            for cell in cells:
-                yield runner.run(cell)
-        finally:
-            runner.close()
+INTERRUPTED = "interrupted"
+"""`SweepResult.stopped` after Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _interrupts_stop(budget: Budget) -> Iterator[None]:
+    """Make the first Ctrl-C stop the sweep between episodes (those in flight finish and
+    are stored) and a second one abandon them. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    # Batches amortise inter-process overhead for fast episodes while keeping every
-    # worker busy to the end.
-    size = max(1, min(32, len(cells) // (workers * 8)))
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    pending: set[Future[list[str]]] = set()
-    batches = _batches(cells, size)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if budget.reason == INTERRUPTED:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        budget.reason = INTERRUPTED
+        print(
+            "hotmess: stopping once the episodes in flight finish (Ctrl-C again to abandon "
+            "them); continue later with --resume",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        for batch in batches:
-            pending.add(pool.submit(_run_batch, batch))
-            if len(pending) >= workers * 2:
-                break
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                for line in future.result():
-                    yield EpisodeRecord.model_validate_json(line)
-                for batch in itertools.islice(batches, 1):
-                    pending.add(pool.submit(_run_batch, batch))
+        yield
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGINT, previous)
+
+
+class _PhaseRunner:
+    """Runs one phase's cells on a lazily started executor, skipping those in the store."""
+
+    def __init__(
+        self,
+        config: SweepConfig,
+        store: RunStore,
+        budget: Budget,
+        result: SweepResult,
+        resume: bool,
+        on_plan: Plan | None,
+        on_episode: Callable[[Finished], None] | None,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        self.config, self.store, self.budget, self.result = config, store, budget, result
+        self.done = store.done_keys() if resume else set()
+        self.on_plan, self.on_episode, self.user_stop = on_plan, on_episode, stop
+        self.executor: Executor | None = None
+
+    def stopped(self) -> bool:
+        if self.user_stop is not None and self.budget.reason is None and self.user_stop():
+            self.budget.reason = "stopped by the caller"
+        return self.budget.exhausted()
+
+    def __call__(self, cells: Iterable[Cell]) -> None:
+        cells = list(cells)
+        todo = [cell for cell in cells if cell.key not in self.done]
+        self.result.total += len(cells)
+        self.result.skipped += len(cells) - len(todo)
+        if self.on_plan:
+            self.on_plan(self.result.total, self.result.total - self.result.skipped)
+        if not todo or self.stopped():
+            return
+        if self.executor is None:
+            self.executor = make_executor(
+                self.config.executor_name,
+                workers=self.config.workers,
+                concurrency=self.config.concurrency,
+                ray_address=self.config.ray_address,
+                fine=any(
+                    v is not None
+                    for v in (self.config.max_cost, self.config.max_tokens, self.config.max_wall)
+                ),
+            )
+        for done in self.executor.run(todo, self.stopped):
+            self.store.append_line(done.line)
+            self.done.add(done.key)
+            self.budget.add(done)
+            self.result.ran += 1
+            self.result.infra_errors += done.infra_error is not None
+            if self.on_episode:
+                self.on_episode(done)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+
+
+def question_id(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What identifies a question in a sweep: env, options, horizon, task and agent."""
+    options = json.dumps(record.get("env_options") or {}, sort_keys=True)
+    return (record["env"], options, record["horizon"], record["task_seed"], record["agent"])
+
+
+def _adaptive_rounds(config: SweepConfig, store: RunStore, run: _PhaseRunner, sandbox: str) -> None:
+    """Add `samples` more samples to every question whose CI is wider than `target_ci`,
+    until none is or each has `sample_cap`; write the decisions to adaptive.json."""
+    assert config.target_ci is not None
+    base = {question_id(_cell_record(c)): c for c in expand(config, sandbox) if c.sample == 0}
+    round_number = 0
+    while True:
+        by_question: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+        for record in store.iter_records():
+            if record.get("fork_of") is None:
+                by_question[question_id(record)].append(record)
+        decisions, cells = [], []
+        for qid, first in base.items():
+            records = by_question.get(qid, [])
+            n = len(records)
+            ci = incoherence_ci(
+                [r["outcome"] for r in records],
+                n_boot=config.bootstrap,
+                level=config.ci_level,
+                seed=derive_seed("adaptive", first.key, n),
+            )
+            width = None if ci is None else ci[1] - ci[0]
+            if width is not None and width <= config.target_ci:
+                reason = "ci"
+            elif n >= config.sample_cap:
+                reason = "max_samples"
+            else:
+                reason = "sampling"
+                extra = range(n, min(n + config.samples, config.sample_cap))
+                cells += [_resample(first, sample, round_number + 1) for sample in extra]
+            decisions.append(
+                {
+                    "env": first.env,
+                    "env_options": dict(first.env_options),
+                    "horizon": first.horizon,
+                    "task_seed": first.task_seed,
+                    "agent": first.agent,
+                    "samples": n,
+                    "ci": ci,
+                    "width": width,
+                    "decision": reason,
+                }
+            )
+        _write_adaptive(config, store.path, decisions, round_number)
+        if not cells or run.stopped():
+            return
+        round_number += 1
+        run.result.rounds = round_number
+        run(cells)
+        if run.stopped():
+            return
+
+
+def _cell_record(cell: Cell) -> dict[str, Any]:
+    return {
+        "env": cell.env,
+        "env_options": dict(cell.env_options),
+        "horizon": cell.horizon,
+        "task_seed": cell.task_seed,
+        "agent": cell.agent,
+    }
+
+
+def _resample(first: Cell, sample: int, round_number: int) -> Cell:
+    return Cell(
+        first.env,
+        first.env_options,
+        first.horizon,
+        first.task_index,
+        first.task_seed,
+        sample,
+        first.agent,
+        agent_seed(first.task_seed, first.horizon, sample),
+        first.sandbox,
+        first.sandbox_options,
+        round=round_number,
+    )
+
+
+def _write_adaptive(
+    config: SweepConfig, out: Path, decisions: list[dict[str, Any]], round_number: int
+) -> None:
+    rule = {
+        "rule": "add `samples` samples to a question until the bootstrap percentile CI of its "
+        "incoherence (variance / error of its headline decomposition) is at most "
+        "`target_ci` wide, or it has `max_samples`",
+        "target_ci": config.target_ci,
+        "ci_level": config.ci_level,
+        "bootstrap": config.bootstrap,
+        "samples_per_round": config.samples,
+        "max_samples": config.sample_cap,
+        "rounds": round_number,
+        "questions": decisions,
+    }
+    tmp = out / f".{ADAPTIVE_FILE}.tmp"
+    tmp.write_text(json.dumps(rule, indent=1))
+    tmp.replace(out / ADAPTIVE_FILE)
+
+
+def _fork_cells(
+    config: SweepConfig, records: list[dict[str, Any]], sandbox: str, result: SweepResult
+) -> list[Cell]:
+    """The forks of every question's trunk (its sample 0) at every `fork_at` it outlives."""
+    trunks = {
+        question_id(r): r for r in records if r.get("fork_of") is None and r.get("sample") == 0
+    }
+    sandbox_options = tuple(sorted(config.sandbox_options.items()))
+    cells = []
+    for trunk in sorted(
+        trunks.values(), key=lambda r: (r["env"], r["horizon"], r["task_index"], r["agent"])
+    ):
+        if trunk["outcome"].get("infra_error") is not None:
+            continue
+        actions = [step["action"] for step in trunk["steps"]]
+        for t in config.fork_at:
+            if len(actions) <= t:
+                result.forks_skipped += 1  # the trunk ended at or before action t
+                continue
+            for k in range(config.forks):
+                cells.append(
+                    Cell(
+                        trunk["env"],
+                        tuple(sorted((trunk.get("env_options") or {}).items())),
+                        trunk["horizon"],
+                        trunk["task_index"],
+                        trunk["task_seed"],
+                        trunk["sample"],
+                        trunk["agent"],
+                        derive_seed("fork", trunk["key"], t, k),
+                        sandbox,
+                        sandbox_options,
+                        fork_of=trunk["key"],
+                        fork_at=t,
+                        fork=k,
+                        prefix=tuple(actions[:t]),
+                        prefix_seed=trunk["agent_seed"],
+                    )
+                )
+    return cells

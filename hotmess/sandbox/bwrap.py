@@ -57,14 +57,15 @@ class BwrapSandbox(ShellSandbox):
             raise SandboxError(
                 "bubblewrap is not installed: apt-get install bubblewrap, or use --sandbox docker"
             )
-        self.tmp = lifecycle.make_tmp_dir()
-        work, io = self.tmp / "work", self.tmp / "io"
-        for path in (work, io):
-            path.mkdir()
-            if os.geteuid() == 0:
-                os.chown(path, config.uid, config.uid)
-        self.cgroups = _make_cgroups(self.tmp.name, config)
-        lifecycle.track(self)
+        with lifecycle.creating():
+            self.tmp = lifecycle.make_tmp_dir()
+            work, io = self.tmp / "work", self.tmp / "io"
+            for path in (work, io):
+                path.mkdir()
+                if os.geteuid() == 0:
+                    os.chown(path, config.uid, config.uid)
+            self.cgroups = _make_cgroups(self.tmp.name, config)
+            lifecycle.track(self)
         self.started = time.monotonic()
         argv = [exe, "--unshare-all", "--die-with-parent", "--hostname", "sandbox"]
         if config.network:

@@ -61,55 +61,56 @@ class DockerSandbox(ShellSandbox):
             raise SandboxError(
                 f"the sandbox image {image} is not on this machine: {hint}"
             ) from None
-        self.tmp = lifecycle.make_tmp_dir()
-        io = self.tmp / "io"
-        io.mkdir()
-        _hand_to(io, config.uid)
-        me = lifecycle.owner()
-        labels = {
-            LABEL: "1",
-            f"{LABEL}.run": config.run_id,
-            f"{LABEL}.owner-pid": me["pid"],
-            f"{LABEL}.owner-start": me["start"],
-            f"{LABEL}.owner-host": me["host"],
-            f"{LABEL}.tmp": str(self.tmp),
-        }
-        fsize = config.file_size_mb * 1024 * 1024
-        self.started = time.monotonic()
-        try:
-            self.container = client.containers.run(
-                image,
-                command=["sleep", "infinity"],
-                detach=True,
-                init=True,
-                # The keep-alive runs as root (with no capabilities), so the agent's user
-                # cannot kill it: `kill -KILL -1` ends the agent's processes, not the container.
-                user="0:0",
-                working_dir=config.workdir,
-                environment={"HOME": config.workdir, "LANG": "C.UTF-8", "TERM": "dumb"},
-                network_mode="bridge" if config.network else "none",
-                mem_limit=f"{config.memory_mb}m",
-                memswap_limit=f"{config.memory_mb}m",
-                nano_cpus=int(config.cpus * 1e9),
-                pids_limit=config.pids,
-                read_only=True,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                tmpfs={
-                    config.workdir: f"rw,exec,size={config.memory_mb}m,uid={config.uid},gid={config.uid},mode=0755",
-                    "/tmp": "rw,exec,size=256m,mode=1777",
-                },
-                volumes={str(io): {"bind": IO_INSIDE, "mode": "rw"}},
-                ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
-                labels=labels,
-                hostname="sandbox",
-            )
-        except docker.errors.APIError as exc:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise SandboxError(
-                f"docker could not start the sandbox container: {exc.explanation or exc}"
-            ) from None
-        lifecycle.track(self)
+        with lifecycle.creating():
+            self.tmp = lifecycle.make_tmp_dir()
+            io = self.tmp / "io"
+            io.mkdir()
+            _hand_to(io, config.uid)
+            me = lifecycle.owner()
+            labels = {
+                LABEL: "1",
+                f"{LABEL}.run": config.run_id,
+                f"{LABEL}.owner-pid": me["pid"],
+                f"{LABEL}.owner-start": me["start"],
+                f"{LABEL}.owner-host": me["host"],
+                f"{LABEL}.tmp": str(self.tmp),
+            }
+            fsize = config.file_size_mb * 1024 * 1024
+            self.started = time.monotonic()
+            try:
+                self.container = client.containers.run(
+                    image,
+                    command=["sleep", "infinity"],
+                    detach=True,
+                    init=True,
+                    # The keep-alive runs as root (with no capabilities), so the agent's user
+                    # cannot kill it: `kill -KILL -1` ends the agent's processes, not the container.
+                    user="0:0",
+                    working_dir=config.workdir,
+                    environment={"HOME": config.workdir, "LANG": "C.UTF-8", "TERM": "dumb"},
+                    network_mode="bridge" if config.network else "none",
+                    mem_limit=f"{config.memory_mb}m",
+                    memswap_limit=f"{config.memory_mb}m",
+                    nano_cpus=int(config.cpus * 1e9),
+                    pids_limit=config.pids,
+                    read_only=True,
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    tmpfs={
+                        config.workdir: f"rw,exec,size={config.memory_mb}m,uid={config.uid},gid={config.uid},mode=0755",
+                        "/tmp": "rw,exec,size=256m,mode=1777",
+                    },
+                    volumes={str(io): {"bind": IO_INSIDE, "mode": "rw"}},
+                    ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
+                    labels=labels,
+                    hostname="sandbox",
+                )
+            except docker.errors.APIError as exc:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                raise SandboxError(
+                    f"docker could not start the sandbox container: {exc.explanation or exc}"
+                ) from None
+            lifecycle.track(self)
         argv = [
             "docker",
             "exec",

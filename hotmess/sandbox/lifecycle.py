@@ -6,13 +6,16 @@ SIGINT and SIGTERM, and found by the janitor after a SIGKILL.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing.util
 import os
 import signal
 import socket
 import tempfile
 import threading
+import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,6 +91,38 @@ def track(sandbox: _Closable) -> None:
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
         signal.signal(signal.SIGTERM, _terminate)
+
+
+_creating = 0
+_abandoned = False
+
+
+@contextlib.contextmanager
+def creating() -> Iterator[None]:
+    """Wrap the making of a sandbox up to its `track`: `abandon` waits for it to finish,
+    so a sandbox half made when its process must go is closed, not leaked."""
+    global _creating
+    with _lock:
+        if _abandoned:
+            raise RuntimeError("this process is shutting down: no new sandbox")
+        _creating += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _creating -= 1
+
+
+def abandon(timeout: float = 30.0) -> None:
+    """Refuse new sandboxes, wait (up to `timeout` s) for those being made, close them all.
+    For a worker whose sweep died: it leaves right after, without unwinding."""
+    global _abandoned
+    with _lock:
+        _abandoned = True
+    deadline = time.monotonic() + timeout
+    while _creating and time.monotonic() < deadline:
+        time.sleep(0.05)
+    close_all()
 
 
 def untrack(sandbox: _Closable) -> None:

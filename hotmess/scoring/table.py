@@ -102,6 +102,17 @@ def load_episodes(
     `TornLineWarning`. An invalid line anywhere else raises `StoreError` naming it.
     `keep_steps=False` drops the per-step records, which scoring does not need.
     """
+    return list(iter_episodes(run_dir, keep_steps=keep_steps))
+
+
+def iter_episodes(
+    run_dir: str | os.PathLike[str], *, keep_steps: bool = True
+) -> Iterator[dict[str, Any]]:
+    """The records of `load_episodes`, one at a time, for stores too big to hold at once.
+
+    The checks are the same; a torn last line is only known to be last once the file ends,
+    so a corrupt line is reported when the line after it is read.
+    """
     path = Path(run_dir)
     if path.is_dir():
         path = path / EPISODES_FILE
@@ -111,7 +122,6 @@ def load_episodes(
         raise StoreError(f"{path} not found: pass a run directory written by a sweep") from None
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc}") from None
-    episodes: list[dict[str, Any]] = []
     bad_line: tuple[int, str] | None = None
     with handle:
         for number, line in enumerate(handle, start=1):
@@ -133,15 +143,14 @@ def load_episodes(
                 )
             if not keep_steps:
                 record.pop("steps", None)
-            episodes.append(record)
+            yield record
     if bad_line is not None:
         warnings.warn(
             f"{path}, line {bad_line[0]}: skipping a torn last line ({bad_line[1]}); the "
             "sweep was probably stopped while writing it",
             TornLineWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return episodes
 
 
 def score_run(run_dir: str | os.PathLike[str]) -> list[ScoreRow]:
@@ -155,15 +164,38 @@ def score_episodes(episodes: Iterable[Mapping[str, Any]]) -> list[ScoreRow]:
     A question is one task seed within a cell; its samples are its episodes. Episodes with
     an `infra_error` are censored (left out of everything but `infra_errors`). A cell whose
     every episode is censored still gets its rows, with n_tasks 0 and no statistics.
+    Forks (episodes with `fork_of`, from `--fork-at`) are left out: see `score_forks`.
     """
-    episodes = list(episodes)
+    episodes = [episode for episode in episodes if episode.get("fork_of") is None]
     cells: dict[tuple[str, str, int], _Cell] = {}
-    for index in range(len(episodes)):
+    # A canonical order makes the sums, and so the scores, bit-identical however the
+    # episodes arrived (workers finish out of order; a resumed sweep appends late).
+    for index in sorted(range(len(episodes)), key=lambda i: _canonical(episodes[i])):
         _add_episode(cells, episodes, index)
     rows: list[ScoreRow] = []
     for (env, agent, horizon), cell in sorted(cells.items(), key=lambda item: item[0]):
         rows.extend(_score_cell(env, agent, horizon, cell, episodes))
     return rows
+
+
+def score_forks(episodes: Iterable[Mapping[str, Any]]) -> dict[int, list[ScoreRow]]:
+    """Score the forks of a run (`--fork-at t --forks K`), one table per fork point t.
+
+    A question is one trunk episode (a task's sample 0); its samples are the K
+    continuations that replayed the trunk's first t actions. Their variance is what the
+    agent's choices after step t add on their own, so reading the tables by t shows how
+    variance compounds step by step (compare with `score_episodes`, whose samples all
+    start from scratch). `n_tasks` counts trunks.
+    """
+    by_point: dict[int, list[dict[str, Any]]] = {}
+    for episode in episodes:
+        trunk = episode.get("fork_of")
+        if trunk is None:
+            continue
+        # The trunk key stands in for the task seed: each trunk is its own question.
+        question = {**episode, "fork_of": None, "task_seed": trunk}
+        by_point.setdefault(int(episode["fork_at"]), []).append(question)
+    return {point: score_episodes(group) for point, group in sorted(by_point.items())}
 
 
 @dataclass
@@ -400,6 +432,12 @@ def _field(episode: Mapping[str, Any], key: str, kind: type | tuple[type, ...], 
             f"{_type_names(kind)}, got {value!r}"
         )
     return value
+
+
+def _canonical(episode: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        str(episode.get(key)) for key in ("env", "agent", "horizon", "task_seed", "sample", "key")
+    )
 
 
 def _describe(episodes: Sequence[Mapping[str, Any]], index: int) -> str:

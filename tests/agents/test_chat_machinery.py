@@ -360,3 +360,38 @@ def test_cost_is_none_when_unknown_and_overrides_win(monkeypatch):
     register_prices({"my-model": (1, 3), "gpt-4o": (5, 20)})
     assert cost_usd("my-model-v2", 1_000_000, 1_000_000) == pytest.approx(4.0)
     assert cost_usd("gpt-4o-2024-08-06", 1_000_000, 0) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("cap", [3, 8])
+def test_the_async_executor_keeps_many_episodes_in_flight_under_the_provider_cap(
+    chat_server, tmp_path, monkeypatch, cap
+):
+    """A sweep on the `async` executor (8 episodes in flight) against one slow server: the
+    server sees at most `cap` requests at once, and more than one when the cap allows."""
+    from hotmess.runner import SweepConfig, run_sweep
+
+    def slow(request: Any) -> Any:
+        return chat_server.Answer(
+            200, chat_server.completion(None, "submit", {"answer": 1}), delay_s=0.3
+        )
+
+    server = chat_server(slow, max_requests=16)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    agent = f"openai:scripted-model,base_url={server.base_url},max_retries=0,concurrency={cap}"
+    started = time.monotonic()
+    result = run_sweep(
+        SweepConfig(
+            envs=["hotmess/KVSum-v0"],
+            agents=[agent],
+            horizons=[1],
+            tasks=8,
+            samples=1,
+            executor="async",
+            concurrency=8,
+            out=tmp_path / "run",
+        )
+    )
+    elapsed = time.monotonic() - started
+    assert result.ran == 8 and result.infra_errors == 0 and server.count == 8
+    assert server.max_in_flight == cap
+    assert elapsed < 8 * 0.3  # in flight together, not one after another

@@ -179,3 +179,23 @@ def test_a_sandboxed_sweep_uses_and_records_the_chosen_backend(tmp_path, bwrap_r
     kinds = {(r["env"], r["sandbox"]) for r in lines(out)}
     assert kinds == {("hotmess/FileChain-v0", "bwrap"), ("hotmess/KVSum-v0", "none")}
     assert all(r["outcome"]["success"] for r in lines(out))
+
+
+def test_a_store_killed_while_being_created_can_be_resumed(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "sweep.json.tmp").write_text('{"config": ')  # killed before the rename
+    config = SweepConfig(envs=["hotmess/KVSum-v0"], agents=["oracle"], horizons=[1], out=out)
+    assert run_sweep(config, resume=True).ran == 10 * 10
+    assert (out / "sweep.json").exists()
+
+
+def test_cell_keys_carry_the_version_of_the_env_code():
+    from hotmess import __version__
+    from hotmess.runner.cells import cell_key, env_code_version
+
+    assert env_code_version("hotmess/KVSum-v0") == f"hotmess=={__version__}"
+    a = cell_key("hotmess/KVSum-v0", {}, 4, 1, 0, "oracle")
+    assert a == cell_key("hotmess/KVSum-v0", {}, 4, 1, 0, "oracle")
+    assert a != cell_key("hotmess/KVSum-v0", {}, 4, 1, 1, "oracle")
+    assert a != cell_key("hotmess/KVSum-v0", {}, 4, 1, 0, "noisy:p=0.1")

@@ -1,0 +1,342 @@
+"""Executors: where a sweep's episodes run. Each takes cells and yields finished episodes
+(`Finished`: the store line plus a summary) back to the one process that writes the run store.
+
+- `serial`: one episode at a time in this process.
+- `pool`: a local process pool (`--workers N`), for CPU-bound and sandboxed envs.
+- `async`: many episodes in flight in this process (`--concurrency N`), for agents that
+  spend their time waiting on an API. Episodes run on threads (agents make blocking HTTP
+  calls, which release the GIL); requests to each provider endpoint stay capped by the
+  agent's `concurrency` option, which is process-wide here.
+- `ray`: Ray actors on a local or remote Ray cluster (`--ray-address`), for sweeps across
+  machines; results come back to the driver, which alone writes the store.
+
+Every executor checks `stop()` before it starts another episode and still hands back the
+episodes already running, so a budget or Ctrl-C loses nothing that finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from typing import Any
+
+from hotmess.errors import ConfigError
+from hotmess.runner.cells import Cell, EpisodeRunner, Finished
+from hotmess.sandbox import lifecycle
+
+EXECUTORS = ("serial", "pool", "async", "ray")
+
+Stop = Callable[[], bool]
+
+
+class Executor:
+    """Runs cells; a context manager that releases its workers on exit."""
+
+    name = "executor"
+
+    def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers, envs and sandboxes."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    name = "serial"
+
+    def __init__(self) -> None:
+        self.runner = EpisodeRunner()
+
+    def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        for cell in cells:
+            if stop():
+                return
+            yield Finished.of(self.runner.run(cell))
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def batch_size(n_cells: int, workers: int, fine: bool) -> int:
+    """Cells per task sent to a worker: batches amortise inter-process overhead for fast
+    episodes while keeping every worker busy to the end; `fine` (a budget is set) sends
+    one cell at a time so the sweep stops close to the budget."""
+    if fine:
+        return 1
+    return max(1, min(32, n_cells // (workers * 8)))
+
+
+def _batches(cells: Sequence[Cell], size: int) -> Iterator[list[Cell]]:
+    for start in range(0, len(cells), size):
+        yield list(cells[start : start + size])
+
+
+_worker_runner: EpisodeRunner | None = None
+
+
+def _die_with_parent(parent: dict[str, str] | None = None) -> None:
+    """Worker start-up: when the sweep's process dies, even by SIGKILL, close this worker's
+    sandboxes and exit, instead of outliving it.
+
+    PR_SET_PDEATHSIG covers workers whose parent is the sweep; forkserver workers are the
+    fork server's children, and it lives as long as they do, so a watchdog thread also
+    checks on the sweep's process (pid and start time) twice a second.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    # Ctrl-C goes to the parent, which stops handing out work and waits for the episodes
+    # in flight; the workers finish them instead of dying mid-episode.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        watch = threading.Thread(
+            target=_watch_parent, args=(parent,), name="hotmess-parent-watch", daemon=True
+        )
+        watch.start()
+
+
+def _watch_parent(parent: dict[str, str]) -> None:
+    while lifecycle.owner_alive(parent["pid"], parent["start"], parent["host"]):
+        time.sleep(0.5)
+    lifecycle.abandon()  # including a sandbox being made this very moment
+    os._exit(1)
+
+
+def _run_batch(cells: list[Cell]) -> list[Finished]:
+    """Worker side: run a batch of cells."""
+    global _worker_runner
+    if _worker_runner is None:
+        _worker_runner = EpisodeRunner()
+    return [Finished.of(_worker_runner.run(cell), keep=False) for cell in cells]
+
+
+class PoolExecutor(Executor):
+    name = "pool"
+
+    def __init__(self, workers: int, fine: bool = False) -> None:
+        self.workers = workers
+        self.fine = fine
+        context = multiprocessing.get_context("forkserver")
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_die_with_parent,
+            initargs=(lifecycle.owner(),),
+        )
+
+    def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        size = batch_size(len(cells), self.workers, self.fine)
+        batches = _batches(cells, size)
+        pending: set[Future[list[Finished]]] = set()
+
+        def submit(count: int) -> None:
+            for batch in itertools.islice(batches, count):
+                if stop():
+                    return
+                pending.add(self.pool.submit(_run_batch, batch))
+
+        # Two batches per worker hide the round trip; under a budget, one, so the sweep
+        # stops at most one episode per worker past it.
+        submit(self.workers * (1 if self.fine else 2))
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield from future.result()
+                submit(1)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ThreadExecutor(Executor):
+    """The `async` executor: up to `concurrency` episodes in flight in this process."""
+
+    name = "async"
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="episode")
+        self.local = threading.local()
+        self.runners: list[EpisodeRunner] = []
+        self.lock = threading.Lock()
+
+    def _run(self, cell: Cell) -> Finished:
+        runner = getattr(self.local, "runner", None)
+        if runner is None:
+            runner = self.local.runner = EpisodeRunner()
+            with self.lock:
+                self.runners.append(runner)
+        return Finished.of(runner.run(cell))
+
+    def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        todo = iter(cells)
+        pending: set[Future[Finished]] = set()
+
+        def submit(count: int) -> None:
+            for cell in itertools.islice(todo, count):
+                if stop():
+                    return
+                pending.add(self.threads.submit(self._run, cell))
+
+        submit(self.concurrency)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+                submit(1)
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=True, cancel_futures=True)
+        for runner in self.runners:
+            runner.close()
+        self.runners.clear()
+
+
+class _EpisodeActor:
+    """A Ray actor holding one EpisodeRunner (its envs, agents and sandboxes)."""
+
+    def __init__(self) -> None:
+        _die_with_parent()
+        self.runner = EpisodeRunner()
+
+    def run_batch(self, cells: list[Cell]) -> list[Finished]:
+        return [Finished.of(self.runner.run(cell), keep=False) for cell in cells]
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class RayExecutor(Executor):
+    """Episodes on Ray actors, one per CPU of the cluster (or `workers`)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None, workers: int | None, fine: bool = False) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("the ray executor needs Ray: pip install 'hotmess[ray]'") from None
+        self.ray: Any = ray
+        self.fine = fine
+        self.owns_ray = not ray.is_initialized()
+        if self.owns_ray:
+            if address is not None:
+                _probe(address)
+            try:
+                ray.init(
+                    address=address,
+                    # A local Ray gets as many CPUs as workers asked for (default: all).
+                    num_cpus=workers if address is None else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            except ConnectionError as exc:
+                raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = max(1, workers or cpus)
+        actor: Any = ray.remote(num_cpus=1)(_EpisodeActor)
+        self.actors = [actor.remote() for _ in range(self.workers)]
+
+    def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        ray = self.ray
+        size = batch_size(len(cells), self.workers, self.fine)
+        batches = _batches(cells, size)
+        owner: dict[Any, Any] = {}
+
+        def submit(actor: Any) -> None:
+            if stop():
+                return
+            for batch in itertools.islice(batches, 1):
+                owner[actor.run_batch.remote(batch)] = actor
+
+        for actor in self.actors:  # two batches per actor keep it busy between round trips
+            submit(actor)
+            if not self.fine:
+                submit(actor)
+        while owner:
+            ready, _ = ray.wait(list(owner), num_returns=1)
+            for ref in ready:
+                actor = owner.pop(ref)
+                yield from ray.get(ref)
+                submit(actor)
+
+    def close(self) -> None:
+        ray = self.ray
+        with contextlib.suppress(Exception):
+            ray.get([actor.close.remote() for actor in self.actors], timeout=120)
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        self.actors = []
+        if self.owns_ray:
+            ray.shutdown()
+
+
+def _probe(address: str) -> None:
+    """Fail fast on a cluster address nothing answers at: Ray itself retries for minutes."""
+    target = address.removeprefix("ray://")
+    if target == "auto" or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=10):
+            return
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address}: {exc}; start it with `ray start --head` "
+            "or fix --ray-address"
+        ) from None
+
+
+def prestart(name: str) -> None:
+    """Start what executor `name` needs in the background, to overlap with the sweep's own
+    set-up: for `pool`, the fork server, importing hotmess once so workers fork ready (it
+    takes ~0.5 s; each worker would otherwise pay it on start)."""
+    if name == "pool":
+        multiprocessing.set_forkserver_preload(["hotmess.runner.executors"])
+        multiprocessing.get_context("forkserver")
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def make_executor(
+    name: str,
+    *,
+    workers: int = 1,
+    concurrency: int = 16,
+    ray_address: str | None = None,
+    fine: bool = False,
+) -> Executor:
+    """The executor called `name` (one of EXECUTORS)."""
+    if name == "serial":
+        return SerialExecutor()
+    if name == "pool":
+        return PoolExecutor(workers, fine)
+    if name == "async":
+        return ThreadExecutor(concurrency)
+    if name == "ray":
+        return RayExecutor(ray_address, workers if workers > 1 else None, fine)
+    raise ConfigError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")

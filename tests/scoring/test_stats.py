@@ -289,6 +289,8 @@ def test_h50_interval_contains_the_truth_when_the_horizons_bracket_it(tmp_path: 
     low, high = fit.h50_ci
     assert low <= true_h50() <= high
     assert low <= population_h50(horizons) <= high
+    # The textbook law (1 − p)^H, ignoring misreads that cancel: ln 0.5 / ln(1 − p) = 6.58.
+    assert low <= math.log(0.5) / math.log(1 - 0.1) <= high
 
 
 def test_h50_of_separated_data(chase: Path) -> None:

@@ -492,6 +492,13 @@ def report_command(
             "--transcripts", min=0, help="Episodes shown per cell in the transcript browser."
         ),
     ] = 3,
+    two_stage: Annotated[
+        bool,
+        typer.Option(
+            "--two-stage",
+            help="Resample the samples within each drawn task too (wider, shifted intervals: see docs/scoring.md).",
+        ),
+    ] = False,
 ) -> None:
     """Write a self-contained HTML report (plots, tables, transcripts) and every plot as a PNG.
 
@@ -501,7 +508,12 @@ def report_command(
 
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("hotmess-report"))
     result = write_report(
-        run_dirs, target, n_boot=bootstrap, seed=seed, transcripts_per_cell=transcripts
+        run_dirs,
+        target,
+        n_boot=bootstrap,
+        seed=seed,
+        transcripts_per_cell=transcripts,
+        resample_samples=two_stage,
     )
     console.print(str(result.html), markup=False, highlight=False, soft_wrap=True)
     console.print(

@@ -185,6 +185,7 @@ def write_report(
     n_boot: int = 1000,
     seed: int = 0,
     transcripts_per_cell: int = 3,
+    resample_samples: bool = False,
 ) -> ReportResult:
     """Write `out/report.html` and every figure as `out/*.png` for one or more runs.
 
@@ -193,7 +194,8 @@ def write_report(
     `n_boot` resamples, trends, h50, the median split, divergence) come from
     `hotmess.scoring.stats`; transcripts show, per cell, the first `transcripts_per_cell`
     samples of the cell's first task, read from the store in a second pass that parses
-    only those lines.
+    only those lines. `resample_samples` makes the intervals two-stage (tasks, then the
+    samples within each drawn task): see docs/scoring.md for why that is not the default.
     """
     if not run_dirs:
         raise ConfigError("give at least one run directory")
@@ -213,9 +215,12 @@ def write_report(
 
     clock = time.perf_counter()
     for run in runs:
-        run.cells = cell_stats(run.episodes, n_boot=n_boot, seed=seed)
-        run.trends = trend_fits(run.episodes, n_boot=n_boot, seed=seed)
-        run.fits = success_horizons(run.episodes, n_boot=n_boot, seed=seed)
+        two_stage = resample_samples
+        run.cells = cell_stats(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
+        run.trends = trend_fits(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
+        run.fits = success_horizons(
+            run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage
+        )
         run.splits = by_actions(run.episodes)
         run.divergence = divergence(run.episodes)
         run.divergence_summary = divergence_summary(run.divergence)

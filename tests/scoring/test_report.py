@@ -255,6 +255,12 @@ def test_report_command(pair: tuple[Path, Path], tmp_path: Path):
     several = hotmess("report", *map(str, pair), "--bootstrap", "20", cwd=tmp_path)
     assert several.returncode == 0, several.stderr
     assert (tmp_path / "hotmess-report" / "report.html").exists()
+    for name, flags in (("task", []), ("two-stage", ["--two-stage"])):
+        done = hotmess("report", str(pair[0]), "-b", "50", "-o", str(tmp_path / name), *flags)
+        assert done.returncode == 0, done.stderr
+    # Two-stage intervals resample samples too: the same points, other intervals.
+    task, two = ((tmp_path / n / "report.html").read_text() for n in ("task", "two-stage"))
+    assert task != two
     missing = hotmess("report", str(tmp_path / "nowhere"))
     assert missing.returncode == 2
     assert missing.stderr.startswith("hotmess: error:") and len(missing.stderr.splitlines()) == 1

@@ -242,7 +242,7 @@ def test_demo_runs_the_local_model_and_prints_the_table(local_model: None, tmp_p
     for column in ("bias", "variance", "incoherence", "KVSum-v0", "PointerChase-v0"):
         assert column in out
     records = (tmp_path / "demo" / "episodes.jsonl").read_text().splitlines()
-    assert len(records) == 2 * 5 * 2  # envs x horizons x (1 task x 2 samples)
+    assert len(records) == 2 * 4 * 2  # envs x horizons 1-8 x (1 task x 2 samples)
     assert all(json.loads(line)["outcome"]["infra_error"] is None for line in records)
 
 

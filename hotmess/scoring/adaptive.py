@@ -21,34 +21,39 @@ from hotmess.scoring.decompositions import (
     kl_error_floor,
     mse_decomposition,
 )
+from hotmess.scoring.table import _categorical_sample, _scalar_sample, _tests_sample
 
 HEADLINE_METRIC = {"scalar": "mse", "categorical": "kl", "tests": "coverage"}
 """The decomposition the stopping rule uses for each outcome kind."""
 
 
 def question_arrays(outcomes: Sequence[Mapping[str, Any]]) -> tuple[str, np.ndarray, Any] | None:
-    """(kind, predictions [s, ...], target) of one question's scorable outcomes, with the
-    scoring rules for missing answers (uniform / all failing / left out); None when fewer
-    than two samples are usable. Censored outcomes are left out."""
+    """(kind, predictions [s, ...], target) of one question's scorable outcomes, by the
+    scoring table's own rules for missing answers (uniform / all failing / left out); None
+    when fewer than two samples are usable. Censored outcomes are left out."""
     usable = [o for o in outcomes if o.get("infra_error") is None]
     if not usable:
         return None
     kind = usable[0]["kind"]
-    if kind == "scalar":
-        values = [o.get("prediction") for o in usable]
-        finite = [float(v) for v in values if isinstance(v, (int, float)) and np.isfinite(v)]
-        if len(finite) < 2:
-            return None
-        return kind, np.asarray(finite), float(usable[0]["target"])
-    if len(usable) < 2:
+    rows: list[Any] = []
+    target: Any = None
+    value: Any
+    for index, outcome in enumerate(usable):
+        prediction = outcome.get("prediction")
+        if kind == "scalar":
+            sample = _scalar_sample(usable, index, prediction, outcome.get("target"))
+            if sample is None:
+                continue
+            _, value, target = sample
+        elif kind == "categorical":
+            _, value, target = _categorical_sample(usable, index, prediction, outcome)
+        else:
+            _, value, target = _tests_sample(usable, index, prediction, outcome)
+        rows.append(value)
+    if len(rows) < 2:
         return None
-    if kind == "categorical":
-        n = len(usable[0]["choices"])
-        rows = [o.get("prediction") or [1.0 / n] * n for o in usable]
-        return kind, np.asarray(rows, dtype=np.float64), int(usable[0]["target"])
-    width = len(usable[0]["tests"])
-    rows = [o.get("prediction") or [False] * width for o in usable]
-    return kind, np.asarray(rows, dtype=bool), None
+    dtype = bool if kind == "tests" else np.float64
+    return kind, np.asarray(rows, dtype=dtype), target
 
 
 def incoherence_ci(

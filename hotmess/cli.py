@@ -4,7 +4,6 @@ exit 2; anything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotmess.errors import ConfigError, HotmessError
+from hotmess.report import format_number as _fmt
 
 app = typer.Typer(
     name="hotmess",
@@ -343,14 +343,6 @@ def _run_with_progress(config: Any, *, resume: bool, mode: str) -> Any:
         raise typer.Exit(130) from None
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return str(value)
-
-
 def print_score_table(rows: list[Any], title: str) -> None:
     table = Table(title=title)
     for column in (
@@ -504,7 +496,7 @@ def report_command(
 
     Example: [bold]hotmess report runs/kv runs/kv-gpt --out reports/kv[/bold]
     """
-    from hotmess.scoring.report import write_report
+    from hotmess.report import write_report
 
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("hotmess-report"))
     result = write_report(
@@ -540,61 +532,16 @@ def compare_command(
     """
     from rich.text import Text
 
-    from hotmess.scoring.report import QUANTITIES, compare_runs
+    from hotmess.report import comparison_table
+    from hotmess.scoring.compare import compare_runs
 
     unmatched: list[str] = []
     comparisons = compare_runs(first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched)
-    same_agents = all(c.agent_first == c.agent_second for c in comparisons)
-    table = Table(
-        title=f"hotmess compare: {first} → {second}",
-        show_lines=True,
-        caption="each quantity: run 1 → run 2, then Δ = run 2 − run 1 [95% bootstrap interval "
-        "over tasks]; * the interval excludes 0",
-    )
-    table.add_column("env")
-    if same_agents:
-        table.add_column("agent")
-    else:
-        table.add_column(f"agent ({first.name})")
-        table.add_column(f"agent ({second.name})")
-    for column in ("H", "metric", "tasks"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for name in QUANTITIES:
-        table.add_column(name, justify="right")
-    for c in comparisons:
-        agents = [c.agent_first] if same_agents else [c.agent_first, c.agent_second]
-        cells = []
-        for name in QUANTITIES:
-            d = c.quantities[name]
-            text = f"{_fmt(d.first)} → {_fmt(d.second)}"
-            if d.delta is not None:
-                text += f"\nΔ {_signed(d.delta)}" + (" *" if d.excludes_zero else "")
-            if d.ci is not None:
-                text += f"\n[{_signed(d.ci[0])}, {_signed(d.ci[1])}]"
-            cells.append(text)
-        # Text, not str: agent specs and intervals are data, never rich markup.
-        table.add_row(
-            *map(
-                Text,
-                (
-                    c.env.removeprefix("hotmess/"),
-                    *agents,
-                    str(c.horizon),
-                    c.metric,
-                    f"{c.n_tasks[0]}/{c.n_tasks[1]}",
-                    *cells,
-                ),
-            )
-        )
-    console.print(table)
+    console.print(comparison_table(comparisons, first, second))
     if unmatched:
         console.print(
             Text(f"not compared, no counterpart in the other run: {'; '.join(unmatched)}")
         )
-
-
-def _signed(value: float) -> str:
-    return ("+" if value > 0 else "") + _fmt(float(value))
 
 
 @app.command("janitor")

@@ -600,7 +600,7 @@ def test_load_light_is_fast(tmp_path: Path) -> None:
 def test_a_horizon_whose_every_episode_is_censored_is_reported_not_fatal(tmp_path):
     """An API down for a whole horizon: that cell has no questions; every statistic and the
     report still come out, with the cell empty."""
-    from hotmess.scoring.report import write_report
+    from hotmess.report import write_report
 
     out = tmp_path / "run"
     run_sweep(

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from hotmess.envs import env_ids
+from hotmess.report import ReportResult, agent_label, write_report
 from hotmess.runner import SweepConfig, run_sweep
-from hotmess.scoring.report import ReportResult, agent_label, compare_runs, write_report
+from hotmess.scoring.compare import compare_runs
 
 AGENTS = ["noisy:p=0.1", "noisy:p=0.3"]
 HORIZONS = [1, 2, 4]

@@ -1,0 +1,76 @@
+"""`hotmess compare` in the terminal: a rich table of two runs' cells, each quantity as
+run 1 → run 2 with the difference and its interval. The numbers are `hotmess.scoring.compare`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from hotmess.scoring.compare import QUANTITIES, Comparison
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """A number as the terminal tables print it: `digits` significant digits, scientific
+    notation below 1e-3, a hyphen when there is none; anything else as text."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + format_number(float(value))
+
+
+def comparison_table(comparisons: Sequence[Comparison], first: Path, second: Path) -> Table:
+    """One row per compared cell; one agent column when both runs' agents are the same."""
+    same_agents = all(c.agent_first == c.agent_second for c in comparisons)
+    table = Table(
+        title=f"hotmess compare: {first} → {second}",
+        show_lines=True,
+        caption="each quantity: run 1 → run 2, then Δ = run 2 − run 1 [95% bootstrap interval "
+        "over tasks]; * the interval excludes 0",
+    )
+    table.add_column("env")
+    if same_agents:
+        table.add_column("agent")
+    else:
+        table.add_column(f"agent ({first.name})")
+        table.add_column(f"agent ({second.name})")
+    for column in ("H", "metric", "tasks"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name in QUANTITIES:
+        table.add_column(name, justify="right")
+    for c in comparisons:
+        agents = [c.agent_first] if same_agents else [c.agent_first, c.agent_second]
+        cells = []
+        for name in QUANTITIES:
+            d = c.quantities[name]
+            text = f"{format_number(d.first)} → {format_number(d.second)}"
+            if d.delta is not None:
+                text += f"\nΔ {_signed(d.delta)}" + (" *" if d.excludes_zero else "")
+            if d.ci is not None:
+                text += f"\n[{_signed(d.ci[0])}, {_signed(d.ci[1])}]"
+            cells.append(text)
+        # Text, not str: agent specs and intervals are data, never rich markup.
+        table.add_row(
+            *map(
+                Text,
+                (
+                    c.env.removeprefix("hotmess/"),
+                    *agents,
+                    str(c.horizon),
+                    c.metric,
+                    f"{c.n_tasks[0]}/{c.n_tasks[1]}",
+                    *cells,
+                ),
+            )
+        )
+    return table

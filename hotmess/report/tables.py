@@ -1,0 +1,247 @@
+"""The report's tables: the runs, the summary per cell, trends, h50, divergence and the
+median split, every cell escaped HTML and every series labelled as in the figures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from hotmess.report.markup import escape, fmt, table, with_ci
+from hotmess.report.runs import ReportRun, Series
+from hotmess.report.values import number
+from hotmess.scoring.compare import HEADLINE_METRICS
+
+Labels = Mapping[Series, str]
+
+SEPARATION = {
+    "all_success": "every episode succeeded (h50 = ∞)",
+    "all_failure": "every episode failed (h50 = 0)",
+    "separated": "success and failure split by horizon (h50 at the cut)",
+}
+
+
+def runs_section(runs: Sequence[ReportRun]) -> str:
+    """Each run: where it is, what it swept and which hotmess wrote it."""
+    rows = []
+    for run in runs:
+        config = run.meta.get("config", {}) if isinstance(run.meta.get("config"), dict) else {}
+        versions = (
+            run.meta.get("versions", {}) if isinstance(run.meta.get("versions"), dict) else {}
+        )
+        created = run.meta.get("created_at")
+        rows.append(
+            [
+                escape(run.name),
+                escape(run.path),
+                escape(len(run.episodes)),
+                escape(", ".join(sorted({e.env for e in run.episodes}))),
+                escape(", ".join(sorted({e.agent for e in run.episodes}))),
+                escape(", ".join(str(h) for h in sorted({e.horizon for e in run.episodes}))),
+                escape(config.get("tasks", "–")),
+                escape(config.get("samples", "–")),
+                escape(versions.get("hotmess", "–")),
+                escape(
+                    time.strftime("%Y-%m-%d %H:%M", time.gmtime(created)) + " UTC"
+                    if isinstance(created, (int, float))
+                    else "–"
+                ),
+            ]
+        )
+    return "<h2>Runs</h2>" + table(
+        [
+            "run",
+            "directory",
+            "episodes",
+            "envs",
+            "agents",
+            "horizons",
+            "tasks",
+            "samples",
+            "hotmess",
+            "created",
+        ],
+        rows,
+        left=6,
+    )
+
+
+def _series_cells(run_index: int, agent: str, labels: Labels) -> list[str]:
+    """The agent column; with several runs the label names the run too."""
+    return [escape(labels.get((run_index, agent), agent))]
+
+
+def summary_tables(runs: Sequence[ReportRun], labels: Labels) -> str:
+    """Every cell's statistics with intervals: headline metrics first, the others folded."""
+    header = [
+        "env", "agent", "horizon", "metric", "tasks", "samples", "success", "bias", "variance",
+        "error", "incoherence",
+    ]  # fmt: skip
+    headline: list[list[str]] = []
+    other: list[list[str]] = []
+    for index, run in enumerate(runs):
+        for c in sorted(run.cells, key=lambda c: (c.env, c.agent, c.metric, c.horizon)):
+            row = [
+                escape(c.env),
+                *_series_cells(index, c.agent, labels),
+                escape(c.horizon),
+                escape(c.metric),
+                escape(c.n_tasks),
+                escape(c.n_samples),
+                with_ci(c.success_rate, c.success_ci),
+                with_ci(c.bias, c.bias_ci),
+                with_ci(c.variance, c.variance_ci),
+                with_ci(c.error, c.error_ci),
+                with_ci(c.incoherence, c.incoherence_ci),
+            ]
+            (headline if c.metric in HEADLINE_METRICS else other).append(row)
+    text = "<h3>Summary (headline metric per env)</h3>" + table(header, headline, left=2)
+    if other:
+        text += (
+            "<details><summary>Other metrics (Brier, zero-one)</summary>"
+            + table(header, other, left=2)
+            + "</details>"
+        )
+    return text
+
+
+def trend_table(runs: Sequence[ReportRun], labels: Labels) -> str:
+    """The log-log fits of each headline quantity against the horizon."""
+    rows = []
+    for index, run in enumerate(runs):
+        for t in sorted(run.trends, key=lambda t: (t.env, t.agent, t.metric, t.quantity)):
+            if t.metric not in HEADLINE_METRICS:
+                continue
+            rows.append(
+                [
+                    escape(t.env),
+                    *_series_cells(index, t.agent, labels),
+                    escape(t.metric),
+                    escape(t.quantity),
+                    with_ci(t.slope, t.slope_ci),
+                    escape(fmt(t.intercept)),
+                    escape(fmt(t.r2)),
+                    escape(t.n_horizons),
+                ]
+            )
+    return (
+        "<h3>Trends: log-log fits against horizon</h3>"
+        '<p class="lead">ln(quantity) = intercept + slope · ln H, least squares over the '
+        "horizons; a slope of 0.5 means the quantity grows as √H. The interval is the "
+        "bootstrap interval of the slope.</p>"
+        + table(
+            ["env", "agent", "metric", "quantity", "slope", "intercept", "R²", "horizons"],
+            rows,
+            left=4,
+        )
+    )
+
+
+def h50_table(runs: Sequence[ReportRun], labels: Labels) -> str:
+    """Each agent's logistic success fit and its 50% horizon."""
+    rows = []
+    for index, run in enumerate(runs):
+        for f in sorted(run.fits, key=lambda f: (f.env, f.agent)):
+            rows.append(
+                [
+                    escape(f.env),
+                    *_series_cells(index, f.agent, labels),
+                    with_ci(f.h50, f.h50_ci),
+                    escape(fmt(f.intercept)),
+                    escape(fmt(f.slope)),
+                    "yes" if f.extrapolated else "no",
+                    escape(SEPARATION.get(str(getattr(f, "separation", None)), "–")),
+                    escape(f.n_episodes),
+                ]
+            )
+    return (
+        "<h3>h50: the horizon of 50% success</h3>"
+        '<p class="lead">From the logistic fit logit P(success) = intercept + slope · ln H; '
+        "h50 = exp(−intercept / slope). Extrapolated: h50 lies outside the swept horizons.</p>"
+        + table(
+            [
+                "env",
+                "agent",
+                "h50",
+                "intercept",
+                "slope",
+                "extrapolated",
+                "no finite fit",
+                "episodes",
+            ],
+            rows,
+            left=2,
+        )
+    )
+
+
+def divergence_table(runs: Sequence[ReportRun], labels: Labels) -> str:
+    """The divergence summary per cell, whatever columns `divergence_summary` gives."""
+    keys: list[str] = []
+    for run in runs:
+        for row in run.divergence_summary:
+            keys += [k for k in row if k not in keys and k not in ("env", "agent", "horizon")]
+    rows = []
+    for index, run in enumerate(runs):
+        for row in sorted(
+            run.divergence_summary,
+            key=lambda r: (str(r.get("env")), str(r.get("agent")), number(r.get("horizon"))),
+        ):
+            rows.append(
+                [
+                    escape(row.get("env")),
+                    *_series_cells(index, str(row.get("agent")), labels),
+                    escape(row.get("horizon")),
+                    *(
+                        escape(fmt(row.get(k)) if not isinstance(row.get(k), str) else row.get(k))
+                        for k in keys
+                    ),
+                ]
+            )
+    return "<h3>Divergence</h3>" + table(
+        ["env", "agent", "horizon", *(k.replace("_", " ") for k in keys)], rows, left=2
+    )
+
+
+def actions_table(runs: Sequence[ReportRun], labels: Labels) -> str:
+    """The numbers behind the median-split figure, folded."""
+    rows = []
+    for index, run in enumerate(runs):
+        for g in sorted(run.splits, key=lambda g: (g.env, g.agent, g.metric, g.horizon, g.group)):
+            if g.metric not in HEADLINE_METRICS:
+                continue
+            rows.append(
+                [
+                    escape(g.env),
+                    *_series_cells(index, g.agent, labels),
+                    escape(g.horizon),
+                    escape(g.metric),
+                    escape(g.group),
+                    escape(fmt(g.mean_actions)),
+                    escape(g.n_questions),
+                    escape(fmt(g.bias)),
+                    escape(fmt(g.variance)),
+                    escape(fmt(g.error)),
+                    escape(fmt(g.incoherence)),
+                ]
+            )
+    return (
+        "<details><summary>Median split by actions taken (the numbers behind the figure)</summary>"
+        + table(
+            [
+                "env",
+                "agent",
+                "horizon",
+                "metric",
+                "group",
+                "mean actions",
+                "tasks",
+                "bias",
+                "variance",
+                "error",
+                "incoherence",
+            ],
+            rows,
+            left=2,
+        )
+        + "</details>"
+    )

@@ -13,7 +13,7 @@ import math
 import os
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -23,32 +23,30 @@ import numpy as np
 import numpy.typing as npt
 
 from hotmess.errors import StoreError
-from hotmess.scoring.decompositions import (
-    KL_DELTA,
-    Decomposition,
-    _probabilities,
-    kl_error_floor,
-)
+from hotmess.scoring.decompositions import KL_DELTA, Decomposition, _probabilities
+from hotmess.scoring.metrics import QUANTITIES, Metric, get_metric, metrics_for
+from hotmess.scoring.metrics.brier import BRIER
+from hotmess.scoring.metrics.coverage import COVERAGE
+from hotmess.scoring.metrics.kl import KL
+from hotmess.scoring.metrics.mse import MSE
+from hotmess.scoring.metrics.zero_one import ZERO_ONE
+from hotmess.scoring.samples import by_sample_count, canonical_key
 from hotmess.scoring.table import (
-    _DECOMPOSE,
     EPISODES_FILE,
-    METRICS,
+    CellSamples,
     ScoreRow,
     TornLineWarning,
-    _add_episode,
-    _by_sample_count,
-    _canonical,
-    _Cell,
-    _score_cell,
+    add_episode,
+    score_cell,
 )
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Interval = tuple[float, float]
 
-QUANTITIES = ("incoherence", "bias", "variance", "error")
-"""The quantities `trend_fits` fits against horizon."""
-
+_SUFFICIENT = (MSE, KL, BRIER, ZERO_ONE, COVERAGE)
+"""The metrics `_decompose_means` decomposes from feature means; the two-stage bootstrap
+decomposes any other metric from its resampled samples."""
 _BLOCK = 1 << 22  # floats per bootstrap block: bounds memory whatever the cell's size
 _NO_ERROR = 1e-12  # per question: a replicate's total error below this is no error
 
@@ -255,7 +253,7 @@ def _record(episode: LightEpisode) -> dict[str, Any]:
 @dataclass
 class _Group:
     """The questions of one cell that share a width (choices or tests; 0 for scalars) and
-    a sample count, as `table._score_cell` groups them."""
+    a sample count, as `table.score_cell` groups them."""
 
     question: IntArray  # [g] question ids within the cell
     prediction: FloatArray  # [g, s] or [g, s, width]
@@ -277,12 +275,12 @@ class _CellData:
     agent: str
     horizon: int
     kind: str
-    cell: _Cell
+    cell: CellSamples
     rows: list[ScoreRow]
     groups: list[_Group]
     group_of: IntArray  # [n questions] which group a question is in
     local: IntArray  # [n questions] its index within that group
-    floor: FloatArray  # [n questions] the KL error smoothing alone leaves
+    floor: dict[str, FloatArray]  # metric with an error floor → [n questions] its floor
     values: dict[str, FloatArray]  # metric → [3, n questions]: bias, variance, error
     # Success counts every non-censored episode, scorable or not: per such task seed,
     # its episodes and successes.
@@ -314,12 +312,12 @@ def _cells(light: Sequence[LightEpisode]) -> list[_CellData]:
 
 def _build_cells(light: Sequence[LightEpisode]) -> list[_CellData]:
     records = [_record(episode) for episode in light]
-    cells: dict[tuple[str, str, int], _Cell] = {}
+    cells: dict[tuple[str, str, int], CellSamples] = {}
     # The canonical order of score_episodes: the same question ids, so the same rows, and
     # the same bootstrap draws however the episodes arrived.
-    order = sorted(range(len(records)), key=lambda i: _canonical(records[i]))
+    order = sorted(range(len(records)), key=lambda i: canonical_key(records[i]))
     for index in order:
-        _add_episode(cells, records, index)
+        add_episode(cells, records, index)
     outcomes: dict[tuple[str, str, int], dict[int | str, list[int]]] = {}
     for episode in (light[i] for i in order):
         if episode.outcome.get("infra_error") is None:
@@ -331,7 +329,7 @@ def _build_cells(light: Sequence[LightEpisode]) -> list[_CellData]:
     for (env, agent, horizon), cell in sorted(cells.items(), key=lambda item: item[0]):
         tally = outcomes.get((env, agent, horizon), {})
         table = np.asarray(list(tally.values()), dtype=np.int64).reshape(-1, 2)
-        rows = _score_cell(env, agent, horizon, cell, records)
+        rows = score_cell(env, agent, horizon, cell, records)
         seeds = {seed: i for i, seed in enumerate(tally)}
         data.append(_cell_data(env, agent, horizon, cell, rows, seeds, table[:, 0], table[:, 1]))
     return data
@@ -341,7 +339,7 @@ def _cell_data(
     env: str,
     agent: str,
     horizon: int,
-    cell: _Cell,
+    cell: CellSamples,
     rows: list[ScoreRow],
     success_seeds: dict[int | str, int],
     trials: IntArray,
@@ -351,34 +349,27 @@ def _cell_data(
     groups: list[_Group] = []
     group_of = np.full(n, -1, dtype=np.int64)
     local = np.full(n, -1, dtype=np.int64)
-    floor = np.zeros(n)
-    values = {metric: np.zeros((3, n)) for metric in METRICS[cell.kind]}
+    metrics = metrics_for(cell.kind)
+    floor = {m.name: np.zeros(n) for m in metrics if m.error_floor is not None}
+    values = {m.name: np.zeros((3, n)) for m in metrics}
     for width, samples in cell.by_width.items():
         question = np.asarray(samples.question, dtype=np.int64)
         prediction = np.asarray(samples.prediction, dtype=np.float64)
         target = np.asarray(samples.target, dtype=np.float64)
-        for ids, prediction_q, target_q in _by_sample_count(question, question, prediction, target):
+        for ids, prediction_q, target_q in by_sample_count(question, question, prediction, target):
             ids = ids[:, 0]
             group_of[ids] = len(groups)
             local[ids] = np.arange(len(ids))
-            if cell.kind == "categorical":
-                floor[ids] = kl_error_floor(width)
-            for metric in values:
-                parts = _decompose_exact(metric, prediction_q, target_q[:, 0])
-                values[metric][:, ids] = np.asarray(parts)
+            for metric in metrics:
+                if metric.error_floor is not None:
+                    floor[metric.name][ids] = metric.error_floor(width)
+                parts = metric.decompose(prediction_q, target_q[:, 0])
+                values[metric.name][:, ids] = np.asarray(parts)
             groups.append(_Group(ids, prediction_q, target_q[:, 0], width))
     return _CellData(
         env, agent, horizon, cell.kind, cell, rows, groups, group_of, local, floor, values,
         success_seeds, trials, successes,
     )  # fmt: skip
-
-
-def _decompose_exact(metric: str, prediction: FloatArray, target: FloatArray) -> Decomposition:
-    """A metric's decomposition of [q, s, ...] predictions, called as `_score_cell` does."""
-    decompose: Callable[..., Decomposition] = _DECOMPOSE[metric]
-    if metric == "coverage":
-        return decompose(prediction.astype(bool))
-    return decompose(prediction, target)
 
 
 def _features(
@@ -451,7 +442,7 @@ class _Replicates:
     """Sums over each replicate's drawn questions: [B] per array."""
 
     count: FloatArray
-    floor: FloatArray
+    floor: dict[str, FloatArray]  # metric with an error floor → Σ floor
     sums: dict[str, FloatArray]  # metric → [3, B]: Σ bias, Σ variance, Σ error
 
     def means(self, metric: str) -> FloatArray:
@@ -461,11 +452,11 @@ class _Replicates:
     def incoherence(self, metric: str) -> FloatArray:
         """Σ variance / Σ error per replicate; NaN where table.py leaves it undefined."""
         _, variance, error = self.sums[metric]
-        if metric == "zero_one":
+        if not get_metric(metric).has_incoherence:
             return np.full(len(error), np.nan)
         undefined = (self.count == 0) | (error <= _NO_ERROR * self.count)
-        if metric == "kl":
-            undefined |= error <= self.floor + 1e-9 * self.count
+        if metric in self.floor:
+            undefined |= error <= self.floor[metric] + 1e-9 * self.count
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(undefined, np.nan, variance / error)
 
@@ -481,7 +472,10 @@ def _replicates(
     drawn = draws >= 0
     safe = np.where(drawn, draws, 0)
     count = drawn.sum(axis=1).astype(np.float64)
-    floor = np.where(drawn, data.floor[safe], 0.0).sum(axis=1) if data.n_questions else count * 0
+    floor = {
+        metric: np.where(drawn, values[safe], 0.0).sum(axis=1) if data.n_questions else count * 0
+        for metric, values in data.floor.items()
+    }
     if not data.n_questions:  # every episode of the cell censored: nothing to resample
         return _Replicates(count, floor, {m: np.zeros((3, n_boot)) for m in data.values})
     if not resample_samples:
@@ -491,8 +485,8 @@ def _replicates(
         }
         return _Replicates(count, floor, sums)
     sums = {metric: np.zeros((3, n_boot)) for metric in data.values}
-    # Per draw: s picks, s weights and f means (see _resampled_means).
-    widest = max((2 * g.prediction.shape[1] + 3 * g.width + 2 for g in data.groups), default=1)
+    exact = [metric for metric in data.values if get_metric(metric) not in _SUFFICIENT]
+    widest = max((_floats_per_draw(group, bool(exact)) for group in data.groups), default=1)
     block = max(1, _BLOCK // (max(1, k) * widest))
     for first in range(0, n_boot, block):
         part = draws[first : first + block]
@@ -504,21 +498,37 @@ def _replicates(
         group_of = data.group_of[question]
         for index, group in enumerate(data.groups):
             mine = group_of == index
-            local, who, means = _resampled_means(
+            local, who, means, picks = _resampled_means(
                 group, data.kind, data.local[question[mine]], replicate[mine], rng
             )
             _, target, offset = group.features(data.kind)
-            parts = _decompose_means(data.kind, means, target[local], offset[local], group.width)
-            for metric, values in parts.items():
+            parts: dict[str, Any] = _decompose_means(
+                data.kind, means, target[local], offset[local], group.width
+            )
+            if exact:  # decompose the resampled predictions themselves
+                resampled = group.prediction[local[:, None], picks]
+                for metric in exact:
+                    parts[metric] = get_metric(metric).decompose(resampled, group.target[local])
+            for metric in sums:
+                values = parts[metric]
                 for row, value in enumerate(values):
                     sums[metric][row, span] += np.bincount(who, value, minlength=len(part))
     return _Replicates(count, floor, sums)
 
 
+def _floats_per_draw(group: _Group, resampled: bool) -> int:
+    """What one draw of a question costs: s picks, s weights and f means (see
+    `_resampled_means`), and its s resampled predictions when a metric needs them."""
+    s = group.prediction.shape[1]
+    floats = 2 * s + 3 * group.width + 2
+    return floats + s * max(1, group.width) if resampled else floats
+
+
 def _resampled_means(
     group: _Group, kind: str, local: IntArray, who: IntArray, rng: np.random.Generator
-) -> tuple[IntArray, IntArray, FloatArray]:
-    """Feature means over a fresh resample of the samples of each drawn question.
+) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
+    """Feature means over a fresh resample of the samples of each drawn question, and the
+    samples drawn ([draws, s] indices into the question's samples).
 
     A resample is a vector of counts w over the question's s samples, and its means are
     w @ features / s. Draws are sorted by question so that one batched matmul per group,
@@ -530,12 +540,13 @@ def _resampled_means(
     n = len(local)
     per_question = np.bincount(local, minlength=g)
     rank = np.arange(n) - (np.cumsum(per_question) - per_question)[local]
-    picks = rng.integers(0, s, size=(n, s)) + (np.arange(n) * s)[:, None]
+    drawn = rng.integers(0, s, size=(n, s))
+    picks = drawn + (np.arange(n) * s)[:, None]
     weights = np.bincount(picks.ravel(), minlength=n * s).reshape(n, s)
     padded = np.zeros((g, int(per_question.max(initial=0)), s))
     padded[local, rank] = weights
     means = np.matmul(padded, features)[local, rank] / s
-    return local, who, means
+    return local, who, means, drawn
 
 
 def expanded_interval(
@@ -812,12 +823,13 @@ def _trend(
             column = QUANTITIES.index(quantity) - 1
             point[h] = getattr(row, quantity)
             boot[:, h] = reps.means(metric)[column]
-            if metric == "kl" and quantity != "variance":
-                # What δ smoothing alone leaves is no error (as for incoherence in the table).
-                if point[h] <= data.floor.mean() + 1e-9:
+            if metric in data.floor and quantity != "variance":
+                # Error at the metric's floor (what δ smoothing alone leaves, for kl) is no
+                # error, as for incoherence in the table.
+                if point[h] <= data.floor[metric].mean() + 1e-9:
                     point[h] = np.nan
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    at_floor = boot[:, h] <= reps.floor / reps.count + 1e-9
+                    at_floor = boot[:, h] <= reps.floor[metric] / reps.count + 1e-9
                 boot[at_floor, h] = np.nan
     used = point > 0  # NaN compares False: undefined values drop out with non-positive ones
     if used.sum() < 2:
@@ -1082,12 +1094,12 @@ def by_actions(episodes: Episodes) -> list[ActionsGroup]:
     cells = _cells(light)
     groups: list[ActionsGroup] = []
     for data in cells:
-        metrics = METRICS[data.kind]
+        metrics = metrics_for(data.kind)
         halves: dict[str, dict[str, list[Decomposition]]] = {
-            name: {metric: [] for metric in metrics} for name in ("fewer", "more")
+            name: {metric.name: [] for metric in metrics} for name in ("fewer", "more")
         }
         actions: dict[str, list[FloatArray]] = {"fewer": [], "more": []}
-        floor = 0.0
+        floors = {metric.name: 0.0 for metric in metrics}
         for width, samples in data.cell.by_width.items():
             question = np.asarray(samples.question, dtype=np.int64)
             origin = np.asarray(samples.origin, dtype=np.int64)
@@ -1095,22 +1107,24 @@ def by_actions(episodes: Episodes) -> list[ActionsGroup]:
             sample = np.asarray([light[i].sample for i in origin], dtype=np.int64)
             prediction = np.asarray(samples.prediction, dtype=np.float64)
             target = np.asarray(samples.target, dtype=np.float64)
-            for acts, idx, pred, tgt in _by_sample_count(
+            for acts, idx, pred, tgt in by_sample_count(
                 question, n_actions, sample, prediction, target
             ):
                 half = acts.shape[1] // 2
                 if half < 2:
                     continue
                 order = np.lexsort((idx, acts), axis=-1)
-                floor += len(acts) * kl_error_floor(width) if data.kind == "categorical" else 0.0
+                for metric in metrics:
+                    if metric.error_floor is not None:
+                        floors[metric.name] += len(acts) * metric.error_floor(width)
                 for name, take in (("fewer", order[:, :half]), ("more", order[:, -half:])):
                     part = np.take_along_axis(pred, _expand(take, pred.ndim), axis=1)
                     actions[name].append(np.take_along_axis(acts, take, axis=1).ravel())
                     for metric in metrics:
-                        halves[name][metric].append(_decompose_exact(metric, part, tgt[:, 0]))
+                        halves[name][metric.name].append(metric.decompose(part, tgt[:, 0]))
         for name in ("fewer", "more"):
             for metric in metrics:
-                pooled = _pooled(metric, halves[name][metric], floor)
+                pooled = _pooled(metric, halves[name][metric.name], floors[metric.name])
                 if pooled is None:
                     continue
                 n_questions, bias, variance, error, coherence = pooled
@@ -1119,7 +1133,7 @@ def by_actions(episodes: Episodes) -> list[ActionsGroup]:
                         env=data.env,
                         agent=data.agent,
                         horizon=data.horizon,
-                        metric=metric,
+                        metric=metric.name,
                         group=name,
                         mean_actions=float(np.concatenate(actions[name]).mean()),
                         n_questions=n_questions,
@@ -1137,20 +1151,15 @@ def _expand(take: IntArray, ndim: int) -> IntArray:
 
 
 def _pooled(
-    metric: str, parts: list[Decomposition], kl_floor: float
+    metric: Metric, parts: list[Decomposition], floor: float
 ) -> tuple[int, float, float, float, float | None] | None:
     """(questions, mean bias, mean variance, mean error, incoherence) with the table's
     rules for undefined incoherence; None without questions."""
     if not parts:
         return None
-    bias, variance, error = (np.concatenate(column) for column in zip(*parts, strict=True))
-    n = len(error)
-    total = float(error.sum())
-    undefined = (
-        metric == "zero_one" or total == 0 or (metric == "kl" and total <= kl_floor + 1e-9 * n)
-    )
-    coherence = None if undefined else float(variance.sum()) / total
-    return n, float(bias.mean()), float(variance.mean()), float(error.mean()), coherence
+    merged = Decomposition(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+    bias, variance, error = (float(np.mean(column)) for column in merged)
+    return int(np.size(merged.error)), bias, variance, error, metric.incoherence(merged, floor)
 
 
 # --------------------------------------------------------------------------- divergence

@@ -8,45 +8,26 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from hotmess.errors import StoreError
-from hotmess.scoring.decompositions import (
-    PROBABILITY_TOLERANCE,
-    Decomposition,
-    brier_decomposition,
-    coverage_decomposition,
-    incoherence_with_reason,
-    kl_decomposition,
-    kl_error_floor,
-    mse_decomposition,
-    zero_one_decomposition,
+from hotmess.scoring.decompositions import Decomposition
+from hotmess.scoring.metrics import OUTCOME_KINDS, Metric, metrics_for
+from hotmess.scoring.samples import (
+    by_sample_count,
+    canonical_key,
+    describe_episode,
+    episode_identity,
+    outcome_sample,
 )
 
 EPISODES_FILE = "episodes.jsonl"
 """The run store's episode log, one JSON object per line."""
-
-METRICS: dict[str, tuple[str, ...]] = {
-    "scalar": ("mse",),
-    "categorical": ("kl", "brier", "zero_one"),
-    "tests": ("coverage",),
-}
-"""The metrics scored for each outcome kind, in the order rows list them."""
-
-_DECOMPOSE: dict[str, Callable[..., Decomposition]] = {
-    "mse": mse_decomposition,
-    "kl": kl_decomposition,
-    "brier": brier_decomposition,
-    "zero_one": zero_one_decomposition,
-    "coverage": coverage_decomposition,
-}
-_METRIC_ORDER = tuple(metric for metrics in METRICS.values() for metric in metrics)
 
 
 class TornLineWarning(UserWarning):
@@ -64,7 +45,8 @@ class ScoreRow:
     horizon: int
     """The task-length knob the cell was run at."""
     metric: str
-    """`mse` (scalar), `kl`, `brier`, `zero_one` (categorical) or `coverage` (tests)."""
+    """A registered metric's name: `mse` (scalar), `kl`, `brier`, `zero_one` (categorical)
+    and `coverage` (tests) are built in (`hotmess.scoring.metrics`)."""
     n_tasks: int
     """Questions (task seeds) with at least one usable sample."""
     n_samples: int
@@ -77,7 +59,8 @@ class ScoreRow:
     """Mean over questions of the per-question error; NaN when n_tasks is 0."""
     incoherence: float | None
     """Σ variance / Σ error over the questions; None when there is no error to split (total
-    error 0, or for `kl` no more than δ smoothing leaves), no questions, and for `zero_one`."""
+    error 0, or no more than the metric's `error_floor`, e.g. δ smoothing's for `kl`), no
+    questions, and for metrics without incoherence (`zero_one`)."""
     success_rate: float
     """Share of non-censored episodes that succeeded; NaN when every episode was censored."""
     missing: int
@@ -167,14 +150,14 @@ def score_episodes(episodes: Iterable[Mapping[str, Any]]) -> list[ScoreRow]:
     Forks (episodes with `fork_of`, from `--fork-at`) are left out: see `score_forks`.
     """
     episodes = [episode for episode in episodes if episode.get("fork_of") is None]
-    cells: dict[tuple[str, str, int], _Cell] = {}
+    cells: dict[tuple[str, str, int], CellSamples] = {}
     # A canonical order makes the sums, and so the scores, bit-identical however the
     # episodes arrived (workers finish out of order; a resumed sweep appends late).
-    for index in sorted(range(len(episodes)), key=lambda i: _canonical(episodes[i])):
-        _add_episode(cells, episodes, index)
+    for index in sorted(range(len(episodes)), key=lambda i: canonical_key(episodes[i])):
+        add_episode(cells, episodes, index)
     rows: list[ScoreRow] = []
     for (env, agent, horizon), cell in sorted(cells.items(), key=lambda item: item[0]):
-        rows.extend(_score_cell(env, agent, horizon, cell, episodes))
+        rows.extend(score_cell(env, agent, horizon, cell, episodes))
     return rows
 
 
@@ -209,7 +192,9 @@ class _Samples:
 
 
 @dataclass
-class _Cell:
+class CellSamples:
+    """The usable samples of one (env, agent, horizon) cell, by width, and its counts."""
+
     kind: str
     episodes: int = 0  # non-censored
     successes: int = 0
@@ -220,9 +205,12 @@ class _Cell:
     by_width: dict[int, _Samples] = field(default_factory=dict)
 
 
-def _add_episode(
-    cells: dict[tuple[str, str, int], _Cell], episodes: Sequence[Mapping[str, Any]], index: int
+def add_episode(
+    cells: dict[tuple[str, str, int], CellSamples],
+    episodes: Sequence[Mapping[str, Any]],
+    index: int,
 ) -> None:
+    """Add `episodes[index]` to its cell in `cells`, by the scoring rules (docs/scoring.md)."""
     episode = episodes[index]
     env = _field(episode, "env", str, index)
     agent = _field(episode, "agent", str, index)
@@ -230,15 +218,15 @@ def _add_episode(
     seed = _field(episode, "task_seed", (int, str), index)
     outcome = _field(episode, "outcome", dict, index)
     kind = outcome.get("kind")
-    if kind not in METRICS:
+    if kind not in OUTCOME_KINDS:
         raise StoreError(
-            f"{_describe(episodes, index)}: outcome kind is {kind!r}; expected one of "
-            f"{', '.join(METRICS)}"
+            f"{describe_episode(episodes, index)}: outcome kind is {kind!r}; expected one of "
+            f"{', '.join(OUTCOME_KINDS)}"
         )
-    cell = cells.setdefault((env, agent, horizon), _Cell(kind))
+    cell = cells.setdefault((env, agent, horizon), CellSamples(kind))
     if cell.kind != kind:
         raise StoreError(
-            f"{_describe(episodes, index)}: outcome kind {kind!r}, but earlier episodes of "
+            f"{describe_episode(episodes, index)}: outcome kind {kind!r}, but earlier episodes of "
             f"this cell have kind {cell.kind!r}"
         )
     if outcome.get("infra_error") is not None:
@@ -247,20 +235,14 @@ def _add_episode(
     cell.episodes += 1
     cell.successes += bool(outcome.get("success"))
     cell.truncated += bool(outcome.get("truncated"))
-    prediction = outcome.get("prediction")
-    if prediction is None:
+    if outcome.get("prediction") is None:
         cell.missing += 1
-    if kind == "scalar":
-        usable = _scalar_sample(episodes, index, prediction, outcome.get("target"))
-        if usable is None:
-            if prediction is not None:
-                cell.missing += 1
-            return
-        width, prediction, target = usable
-    elif kind == "categorical":
-        width, prediction, target = _categorical_sample(episodes, index, prediction, outcome)
-    else:
-        width, prediction, target = _tests_sample(episodes, index, prediction, outcome)
+    usable = outcome_sample(episodes, index, outcome)
+    if usable is None:  # a scalar answer that is not a finite number: left out
+        if outcome.get("prediction") is not None:
+            cell.missing += 1
+        return
+    width, prediction, target = usable
     samples = cell.by_width.setdefault(width, _Samples())
     samples.question.append(cell.seeds.setdefault(seed, len(cell.seeds)))
     samples.prediction.append(prediction)
@@ -268,195 +250,94 @@ def _add_episode(
     samples.origin.append(index)
 
 
-def _scalar_sample(
-    episodes: Sequence[Mapping[str, Any]], index: int, prediction: Any, target: Any
-) -> tuple[int, float, float] | None:
-    """(0, prediction, target), or None when the prediction is missing or not finite."""
-    if not _is_number(target) or not math.isfinite(target):
-        raise StoreError(
-            f"{_describe(episodes, index)}: scalar target must be a finite number, got {target!r}"
-        )
-    if prediction is None:
-        return None
-    if not _is_number(prediction):
-        raise StoreError(
-            f"{_describe(episodes, index)}: scalar prediction must be a number or null, got {prediction!r}"
-        )
-    if not math.isfinite(prediction):
-        return None
-    return 0, float(prediction), float(target)
-
-
-def _categorical_sample(
-    episodes: Sequence[Mapping[str, Any]], index: int, prediction: Any, outcome: Mapping[str, Any]
-) -> tuple[int, list[float], int]:
-    where = _describe(episodes, index)
-    choices = outcome.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise StoreError(f"{where}: a categorical outcome needs a non-empty `choices` list")
-    n_choices = len(choices)
-    target = outcome.get("target")
-    if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target < n_choices:
-        raise StoreError(
-            f"{where}: categorical target must be an index into the {n_choices} choices, got {target!r}"
-        )
-    if prediction is None:  # no usable answer: the uniform distribution (DESIGN, Scoring)
-        return n_choices, [1.0 / n_choices] * n_choices, target
-    if (
-        not isinstance(prediction, list)
-        or len(prediction) != n_choices
-        or not all(_is_number(p) and p >= 0 for p in prediction)
-        or not abs(math.fsum(prediction) - 1.0) <= PROBABILITY_TOLERANCE
-    ):
-        raise StoreError(
-            f"{where}: categorical prediction must be null or a probability vector over the "
-            f"{n_choices} choices (non-negative, summing to 1), got {prediction!r}"
-        )
-    return n_choices, prediction, target
-
-
-def _tests_sample(
-    episodes: Sequence[Mapping[str, Any]], index: int, prediction: Any, outcome: Mapping[str, Any]
-) -> tuple[int, list[bool], float]:
-    where = _describe(episodes, index)
-    tests = outcome.get("tests")
-    if not isinstance(tests, list) or not tests:
-        raise StoreError(f"{where}: a tests outcome needs a non-empty `tests` list")
-    if prediction is None:  # no test run: every test fails (DESIGN, Scoring)
-        return len(tests), [False] * len(tests), 0.0
-    if (
-        not isinstance(prediction, list)
-        or len(prediction) != len(tests)
-        or not all(p in (0, 1) for p in prediction)
-    ):
-        raise StoreError(
-            f"{where}: tests prediction must be null or one true/false per test "
-            f"({len(tests)} tests), got {prediction!r}"
-        )
-    return len(tests), prediction, 0.0
-
-
-def _score_cell(
-    env: str, agent: str, horizon: int, cell: _Cell, episodes: Sequence[Mapping[str, Any]]
+def score_cell(
+    env: str,
+    agent: str,
+    horizon: int,
+    cell: CellSamples,
+    episodes: Sequence[Mapping[str, Any]],
 ) -> list[ScoreRow]:
-    metrics = METRICS[cell.kind]
-    parts: dict[str, list[Decomposition]] = {metric: [] for metric in metrics}
+    """One row per metric of the cell's outcome kind (`metrics_for`), in that order."""
+    metrics = metrics_for(cell.kind)
+    parts: dict[str, list[Decomposition]] = {metric.name: [] for metric in metrics}
+    floors = dict.fromkeys(parts, 0.0)  # Σ over questions of each metric's error floor
     n_samples = 0
-    kl_floor = 0.0  # Σ over questions of the smallest KL error smoothing allows
     seen = np.zeros(len(cell.seeds), dtype=bool)
     for width, samples in cell.by_width.items():
         question = np.asarray(samples.question, dtype=np.int64)
         ids = np.unique(question)
         if seen[ids].any():
             raise StoreError(
-                f"{_describe(episodes, samples.origin[0])}: the samples of one task seed have "
-                "different numbers of choices or tests"
+                f"{describe_episode(episodes, samples.origin[0])}: the samples of one task seed "
+                "have different numbers of choices or tests"
             )
         seen[ids] = True
         prediction = np.asarray(samples.prediction, dtype=np.float64)
         target = np.asarray(samples.target, dtype=np.float64)
         origin = np.asarray(samples.origin, dtype=np.int64)
-        for prediction_q, target_q, origin_q in _by_sample_count(
+        for prediction_q, target_q, origin_q in by_sample_count(
             question, prediction, target, origin
         ):
             differs = (target_q != target_q[:, :1]).any(axis=1)
             if differs.any():
                 first = origin_q[differs][0, 0]
                 raise StoreError(
-                    f"{_describe(episodes, int(first))}: the samples of this task seed have "
-                    "different targets"
+                    f"{describe_episode(episodes, int(first))}: the samples of this task seed "
+                    "have different targets"
                 )
             n_samples += target_q.size
-            kl_floor += len(target_q) * kl_error_floor(width)
             for metric in metrics:
-                if metric == "coverage":
-                    parts[metric].append(coverage_decomposition(prediction_q.astype(bool)))
-                else:
-                    parts[metric].append(_DECOMPOSE[metric](prediction_q, target_q[:, 0]))
+                parts[metric.name].append(metric.decompose(prediction_q, target_q[:, 0]))
+                if metric.error_floor is not None:
+                    floors[metric.name] += len(target_q) * metric.error_floor(width)
     n_tasks = int(seen.sum())
-    rows = []
-    for metric in metrics:
-        stats = [float("nan")] * 3
-        coherence: float | None = None
-        if n_tasks:
-            merged = Decomposition(
-                *(np.concatenate(column) for column in zip(*parts[metric], strict=True))
-            )
-            stats = [float(np.mean(column)) for column in merged]
-            if metric != "zero_one":
-                value, reason = incoherence_with_reason(merged)
-                # δ smoothing keeps KL error above 0 even when every sample is right: error at
-                # that floor is no error, so incoherence is as undefined as for Brier's 0.
-                total = float(np.sum(merged.error))
-                at_floor = metric == "kl" and total <= kl_floor + 1e-9 * n_tasks
-                coherence = None if reason is not None or at_floor else value
-        rows.append(
-            ScoreRow(
-                env=env,
-                agent=agent,
-                horizon=horizon,
-                metric=metric,
-                n_tasks=n_tasks,
-                n_samples=n_samples,
-                bias=stats[0],
-                variance=stats[1],
-                error=stats[2],
-                incoherence=coherence,
-                success_rate=cell.successes / cell.episodes if cell.episodes else float("nan"),
-                missing=cell.missing,
-                truncated=cell.truncated,
-                infra_errors=cell.infra_errors,
-            )
+    return [
+        ScoreRow(
+            env=env,
+            agent=agent,
+            horizon=horizon,
+            metric=metric.name,
+            n_tasks=n_tasks,
+            n_samples=n_samples,
+            **_pooled(metric, parts[metric.name], floors[metric.name]),
+            success_rate=cell.successes / cell.episodes if cell.episodes else float("nan"),
+            missing=cell.missing,
+            truncated=cell.truncated,
+            infra_errors=cell.infra_errors,
         )
-    return rows
+        for metric in metrics
+    ]
 
 
-def _by_sample_count(
-    question: npt.NDArray[np.int64], *columns: np.ndarray
-) -> Iterator[list[np.ndarray]]:
-    """Group samples by how many their question has: for each count s, yield every column
-    gathered to [questions with s samples, s, ...]. One pass per distinct count, no
-    per-question loop."""
-    order = np.argsort(question, kind="stable")
-    _, starts, counts = np.unique(question[order], return_index=True, return_counts=True)
-    for count in np.unique(counts):
-        take = order[starts[counts == count][:, None] + np.arange(count)]
-        yield [column[take] for column in columns]
+def _pooled(metric: Metric, parts: list[Decomposition], floor: float) -> dict[str, Any]:
+    """Mean bias, variance and error over the questions of `parts`, and their incoherence."""
+    if not parts:
+        nan = float("nan")
+        return {"bias": nan, "variance": nan, "error": nan, "incoherence": None}
+    merged = Decomposition(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+    bias, variance, error = (float(np.mean(column)) for column in merged)
+    return {
+        "bias": bias,
+        "variance": variance,
+        "error": error,
+        "incoherence": metric.incoherence(merged, floor),
+    }
 
 
 def _field(episode: Mapping[str, Any], key: str, kind: type | tuple[type, ...], index: int) -> Any:
     value = episode.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise StoreError(
-            f"episode {index} ({_identity(episode)}): `{key}` must be "
+            f"episode {index} ({episode_identity(episode)}): `{key}` must be "
             f"{_type_names(kind)}, got {value!r}"
         )
     return value
-
-
-def _canonical(episode: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(
-        str(episode.get(key)) for key in ("env", "agent", "horizon", "task_seed", "sample", "key")
-    )
-
-
-def _describe(episodes: Sequence[Mapping[str, Any]], index: int) -> str:
-    return f"episode {index} ({_identity(episodes[index])})"
-
-
-def _identity(episode: Mapping[str, Any]) -> str:
-    keys = ("env", "agent", "horizon", "task_seed", "sample")
-    return ", ".join(f"{key}={episode.get(key)!r}" for key in keys if key in episode)
 
 
 def _type_names(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {str: "a string", int: "an integer", dict: "an object"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _json_safe(value: Any) -> Any:

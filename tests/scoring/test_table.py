@@ -14,6 +14,7 @@ import pytest
 from hotmess.errors import StoreError
 from hotmess.scoring import ScoreRow, load_episodes, mse_decomposition, score_episodes, score_run
 from hotmess.scoring.decompositions import kl_error_floor
+from hotmess.scoring.samples import outcome_sample
 from hotmess.scoring.table import TornLineWarning
 
 DELTA = 1e-12
@@ -369,3 +370,18 @@ def test_non_finite_scalar_prediction_counts_as_missing() -> None:
         [episode(0, "scalar", float("nan"), 1.0), episode(0, "scalar", 3.0, 1.0, sample=1)]
     )
     assert (row.n_tasks, row.n_samples, row.missing, row.error) == (1, 1, 1, 4.0)
+
+
+def test_outcome_sample_applies_the_missing_answer_rules() -> None:
+    """The public sample rules the table, the statistics and adaptive sampling share."""
+    eps = [
+        episode(0, "scalar", 2.5, 1.0),
+        episode(0, "scalar", float("inf"), 1.0),
+        episode(0, "categorical", None, 1, choices=["a", "b", "c", "d"]),
+        episode(0, "tests", None, tests=["t1", "t2"]),
+        episode(0, "text", "hello"),
+    ]
+    samples = [outcome_sample(eps, i, eps[i]["outcome"]) for i in range(4)]
+    assert samples == [(0, 2.5, 1.0), None, (4, [0.25] * 4, 1), (2, [False, False], 0.0)]
+    with pytest.raises(StoreError, match=r"episode 4 \(env=.*outcome kind is 'text'"):
+        outcome_sample(eps, 4, eps[4]["outcome"])

@@ -116,6 +116,24 @@ def _yaml(tmp_path, out):
     return path
 
 
+def test_sweep_set_reaches_any_field_and_async_is_threads_with_a_warning(tmp_path):
+    out = tmp_path / "run"
+    result = hotmess(
+        "sweep", "-e", "hotmess/PointerChase-v0", "-a", "oracle", "--horizons", "1", "--tasks", "1",
+        "--samples", "1", "-o", str(out), "-q", "--executor", "async",
+        "--set", "tasks=2", "--set", "env_options.hotmess/PointerChase-v0.n_colours=6",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2 episodes run" in result.stdout  # --set wins over --tasks
+    assert result.stderr.strip() == (
+        "hotmess: warning: executor 'async' is now called 'threads' (it is a thread pool); "
+        "'async' still works but will be removed"
+    )
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["config"]["env_options"] == {"hotmess/PointerChase-v0": {"n_colours": 6}}
+    assert meta["execution"]["executor"] == "threads"
+
+
 def test_demo_runs_and_prints_the_table(tmp_path):
     # The scripted agent keeps this fast; the built-in local model's demo is tested (slow) in
     # tests/agents/test_local_agent.py.
@@ -150,6 +168,26 @@ def test_demo_runs_and_prints_the_table(tmp_path):
             ],
             "--horizons takes comma-separated integers",
         ),
+        (["sweep", "--set", "tasks"], "--set takes KEY=VALUE"),
+        (
+            [
+                "sweep",
+                "-e",
+                "hotmess/KVSum-v0",
+                "-a",
+                "oracle",
+                "--horizons",
+                "1",
+                "-o",
+                "o",
+                "--set",
+                "nope=1",
+                "--tasks",
+                "x",
+            ],
+            "invalid sweep flags: tasks: Input should be a valid integer, unable to parse string "
+            "as an integer; nope: Extra inputs are not permitted",
+        ),
         (["score", "/nonexistent/run"], "holds no episodes.jsonl"),
     ],
 )
@@ -167,6 +205,9 @@ def test_bad_config_file_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert "samples: Input should be greater than or equal to 1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    no_out = hotmess("sweep", "--config", str(path))
+    assert no_out.returncode == 2
+    assert f"missing --out (give it, or set it in {path})" in no_out.stderr
 
 
 @pytest.mark.docker

@@ -14,6 +14,7 @@ import gymnasium as gym
 
 from hotmess.envs.base import Oracle, Tool, ToolEnv, ToolError, params, tool_call
 from hotmess.errors import ConfigError, UnknownEnvError
+from hotmess.loading import load_object
 
 NAMESPACE = "hotmess"
 ENTRY_POINT_GROUP = "hotmess.envs"
@@ -73,10 +74,7 @@ def env_class(env_id: str) -> type[ToolEnv]:
             f"unknown environment '{env_id}'; registered: {known} (see `hotmess envs`)"
         )
     entry = gym.registry[env_id].entry_point
-    if isinstance(entry, str):
-        module, _, name = entry.partition(":")
-        entry = getattr(importlib.import_module(module), name)
-    return entry  # type: ignore[return-value]
+    return load_object(entry) if isinstance(entry, str) else entry  # type: ignore[return-value]
 
 
 def make_env(env_id: str, **kwargs: Any) -> ToolEnv:

@@ -3,10 +3,10 @@
 
 - `serial`: one episode at a time in this process.
 - `pool`: a local process pool (`--workers N`), for CPU-bound and sandboxed envs.
-- `async`: many episodes in flight in this process (`--concurrency N`), for agents that
-  spend their time waiting on an API. Episodes run on threads (agents make blocking HTTP
-  calls, which release the GIL); requests to each provider endpoint stay capped by the
-  agent's `concurrency` option, which is process-wide here.
+- `threads`: many episodes in flight in this process (`--concurrency N`), for agents that
+  spend their time waiting on an API. A thread pool: agents make blocking HTTP calls, which
+  release the GIL; requests to each provider endpoint stay capped by the agent's
+  `concurrency` option, which is process-wide here. (Once called `async`, still accepted.)
 - `ray`: Ray actors on a local or remote Ray cluster (`--ray-address`), for sweeps across
   machines; results come back to the driver, which alone writes the store.
 
@@ -33,13 +33,14 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from typing import Any
+from typing import Any, get_args
 
 from hotmess.errors import ConfigError
 from hotmess.runner.cells import Cell, EpisodeRunner, Finished
+from hotmess.runner.config import ExecutorName, canonical_executor
 from hotmess.sandbox import lifecycle
 
-EXECUTORS = ("serial", "pool", "async", "ray")
+EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
 
 Stop = Callable[[], bool]
 
@@ -170,9 +171,9 @@ class PoolExecutor(Executor):
 
 
 class ThreadExecutor(Executor):
-    """The `async` executor: up to `concurrency` episodes in flight in this process."""
+    """The `threads` executor: up to `concurrency` episodes in flight in this process."""
 
-    name = "async"
+    name = "threads"
 
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
@@ -330,12 +331,13 @@ def make_executor(
     ray_address: str | None = None,
     fine: bool = False,
 ) -> Executor:
-    """The executor called `name` (one of EXECUTORS)."""
+    """The executor called `name` (one of EXECUTORS, or an old alias of one)."""
+    name = canonical_executor(name)
     if name == "serial":
         return SerialExecutor()
     if name == "pool":
         return PoolExecutor(workers, fine)
-    if name == "async":
+    if name == "threads":
         return ThreadExecutor(concurrency)
     if name == "ray":
         return RayExecutor(ray_address, workers if workers > 1 else None, fine)

@@ -363,10 +363,10 @@ def test_cost_is_none_when_unknown_and_overrides_win(monkeypatch):
 
 
 @pytest.mark.parametrize("cap", [3, 8])
-def test_the_async_executor_keeps_many_episodes_in_flight_under_the_provider_cap(
+def test_the_threads_executor_keeps_many_episodes_in_flight_under_the_provider_cap(
     chat_server, tmp_path, monkeypatch, cap
 ):
-    """A sweep on the `async` executor (8 episodes in flight) against one slow server: the
+    """A sweep on the `threads` executor (8 episodes in flight) against one slow server: the
     server sees at most `cap` requests at once, and more than one when the cap allows."""
     from hotmess.runner import SweepConfig, run_sweep
 
@@ -386,7 +386,7 @@ def test_the_async_executor_keeps_many_episodes_in_flight_under_the_provider_cap
             horizons=[1],
             tasks=8,
             samples=1,
-            executor="async",
+            executor="threads",
             concurrency=8,
             out=tmp_path / "run",
         )

@@ -1,0 +1,217 @@
+"""`hotmess score`, `export`, `report` and `compare`: what a run directory holds, as tables,
+files and a side-by-side of two runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from hotmess.cli.app import app, console
+from hotmess.errors import ConfigError
+from hotmess.report import format_number as _fmt
+
+
+def print_score_table(rows: list[Any], title: str) -> None:
+    table = Table(title=title)
+    for column in (
+        "env",
+        "agent",
+        "horizon",
+        "metric",
+        "tasks",
+        "samples",
+        "bias",
+        "variance",
+        "error",
+        "incoherence",
+        "success",
+        "missing",
+        "trunc.",
+        "infra",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("env", "agent", "metric") else "right"
+        )
+    for row in rows:
+        d = row.to_dict()
+        table.add_row(
+            d["env"].removeprefix("hotmess/"),
+            d["agent"],
+            str(d["horizon"]),
+            d["metric"],
+            str(d["n_tasks"]),
+            str(d["n_samples"]),
+            _fmt(d["bias"]),
+            _fmt(d["variance"]),
+            _fmt(d["error"]),
+            _fmt(d["incoherence"], 2),
+            _fmt(d["success_rate"], 2),
+            str(d["missing"]),
+            str(d["truncated"]),
+            str(d["infra_errors"]),
+        )
+    console.print(table)
+
+
+@app.command("score")
+def score_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hotmess sweep`.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list of rows instead of a table.")
+    ] = False,
+    forks: Annotated[
+        bool,
+        typer.Option(
+            "--forks", help="Score the forks (--fork-at) instead: one table per fork point."
+        ),
+    ] = False,
+) -> None:
+    """Bias, variance, error and incoherence per env x agent x horizon.
+
+    Example: [bold]hotmess score runs/kv --json[/bold]
+    """
+    from hotmess.scoring import load_episodes, score_episodes, score_forks
+
+    if not (run_dir / "episodes.jsonl").exists():
+        raise ConfigError(
+            f"{run_dir} holds no episodes.jsonl: give a directory written by `hotmess sweep`"
+        )
+    episodes = load_episodes(run_dir, keep_steps=False)
+    if forks:
+        tables = score_forks(episodes)
+        if not tables:
+            raise ConfigError(f"{run_dir} holds no forks: run the sweep with --fork-at T")
+        if as_json:
+            print(
+                json.dumps(
+                    [{"fork_at": t, **row.to_dict()} for t, rows in tables.items() for row in rows],
+                    indent=2,
+                )
+            )
+        for t, rows in tables.items() if not as_json else ():
+            print_score_table(rows, f"forks after {t} replayed action(s): {run_dir}")
+        return
+    rows = score_episodes(episodes)
+    if as_json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+    else:
+        print_score_table(rows, f"hotmess score {run_dir}")
+        if any(episode.get("fork_of") is not None for episode in episodes):
+            console.print(f"This run has forks: `hotmess score {run_dir} --forks` scores them.")
+
+
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hotmess sweep`.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet or csv.")] = "parquet",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory to write to (default: the run directory)."),
+    ] = None,
+    prompts: Annotated[
+        bool, typer.Option("--prompts", help="Add each episode's prompt and system prompt.")
+    ] = False,
+) -> None:
+    """Write a run as tables: episodes.parquet (a row per episode) and steps.parquet (a row per step), or CSV.
+
+    Example: [bold]hotmess export runs/kv --format csv --out runs/kv-tables[/bold]
+    """
+    from hotmess.runner.export import export_run
+
+    if not (run_dir / "episodes.jsonl").exists():
+        raise ConfigError(
+            f"{run_dir} holds no episodes.jsonl: give a directory written by `hotmess sweep`"
+        )
+    result = export_run(run_dir, out, fmt, prompts=prompts)
+    episodes_path, steps_path = result.paths
+    console.print(f"{episodes_path}: {result.n_episodes} episodes", markup=False, highlight=False)
+    console.print(f"{steps_path}: {result.n_steps} steps", markup=False, highlight=False)
+
+
+@app.command("report")
+def report_command(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Run directories written by `hotmess sweep`; several are compared."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for report.html and the PNGs (default: DIR/report, or ./hotmess-report for several runs).",
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", "-b", min=1, help="Bootstrap resamples per interval.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    transcripts: Annotated[
+        int,
+        typer.Option(
+            "--transcripts", min=0, help="Episodes shown per cell in the transcript browser."
+        ),
+    ] = 3,
+    two_stage: Annotated[
+        bool,
+        typer.Option(
+            "--two-stage",
+            help="Resample the samples within each drawn task too (wider, shifted intervals: see docs/scoring.md).",
+        ),
+    ] = False,
+) -> None:
+    """Write a self-contained HTML report (plots, tables, transcripts) and every plot as a PNG.
+
+    Example: [bold]hotmess report runs/kv runs/kv-gpt --out reports/kv[/bold]
+    """
+    from hotmess.report import write_report
+
+    target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("hotmess-report"))
+    result = write_report(
+        run_dirs,
+        target,
+        n_boot=bootstrap,
+        seed=seed,
+        transcripts_per_cell=transcripts,
+        resample_samples=two_stage,
+    )
+    console.print(str(result.html), markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"{len(result.pngs)} PNG plots beside it; {result.n_episodes} episodes, "
+        f"{result.n_transcripts} transcripts.",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command("compare")
+def compare_command(
+    first: Annotated[Path, typer.Argument(help="The first run directory (the baseline).")],
+    second: Annotated[Path, typer.Argument(help="The second run directory.")],
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", "-b", min=1, help="Bootstrap resamples per interval.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Two runs side by side: incoherence, bias, variance, error and success per env, agent and
+    horizon, with the difference DIR2 − DIR1 and its 95% bootstrap interval (tasks resampled).
+
+    Example: [bold]hotmess compare runs/kv-p01 runs/kv-p03[/bold]
+    """
+    from rich.text import Text
+
+    from hotmess.report import comparison_table
+    from hotmess.scoring.compare import compare_runs
+
+    unmatched: list[str] = []
+    comparisons = compare_runs(first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched)
+    console.print(comparison_table(comparisons, first, second))
+    if unmatched:
+        console.print(
+            Text(f"not compared, no counterpart in the other run: {'; '.join(unmatched)}")
+        )
+

@@ -1,7 +1,8 @@
 """The agent protocol: what the runner asks of an agent, and what it hands it.
 
 An agent is anything with `reset(task, seed)` and `act(observation) -> action`. `act` may
-return the action string alone, or an `AgentStep` that also reports tokens and cost.
+return the action string alone, or an `AgentStep` that also reports tokens and cost. An agent
+that can be forked (`--fork-at`) is also `Replayable` or `Reseedable`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from hotmess.envs.base import Oracle
+from hotmess.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,33 @@ class Agent(Protocol):
 def as_step(result: str | AgentStep) -> AgentStep:
     """Normalise what `act` returned."""
     return result if isinstance(result, AgentStep) else AgentStep(action=result)
+
+
+@runtime_checkable
+class Replayable(Protocol):
+    """An agent that can continue a fork by being told the trunk's actions (the LLM agents)."""
+
+    def replay(self, observation: str, action: str, message: str | None = None) -> None:
+        """Take `action`, answering `observation`, into your state as if you had chosen it
+        (called after `reset`, once per prefix action, instead of `act`)."""
+        ...
+
+
+@runtime_checkable
+class Reseedable(Protocol):
+    """An agent whose choices are a function of its seed (the scripted agents): a fork
+    regenerates the trunk's actions from the trunk's seed, then reseeds it."""
+
+    def reseed(self, seed: int) -> None:
+        """Draw from `seed` from now on, keeping everything else of the episode so far."""
+        ...
+
+
+def require_forkable(agent: object, name: str) -> None:
+    """Raise `ConfigError` unless `agent` is `Replayable` or `Reseedable`."""
+    if not isinstance(agent, (Replayable, Reseedable)):
+        raise ConfigError(
+            f"agent {name} cannot be forked (--fork-at): it is neither Replayable "
+            "(replay(observation, action, message)) nor Reseedable (reseed(seed)); see "
+            "docs/plugging-in-an-agent.md#forking"
+        )

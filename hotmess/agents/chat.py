@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotmess.agents.base import AgentStep, Task
+from hotmess.agents.base import AgentStep, Replayable, Task
 from hotmess.agents.pricing import cost_usd
 from hotmess.errors import ConfigError
 
@@ -179,7 +179,7 @@ def _bare_objects(text: str) -> list[Any]:
     return found
 
 
-class ChatAgent:
+class ChatAgent(Replayable):
     """An LLM agent over a chat API. Subclasses set `provider` and implement `_complete`."""
 
     provider: ClassVar[str] = "chat"

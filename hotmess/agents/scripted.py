@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotmess.agents.base import AgentStep, Task
+from hotmess.agents.base import AgentStep, Reseedable, Task
 
 
 class _NoOptions(BaseModel):
@@ -25,7 +25,7 @@ def _require_oracle(task: Task, who: str) -> Any:
     return task.oracle
 
 
-class OracleAgent:
+class OracleAgent(Reseedable):
     """Replays the env's oracle solution: always succeeds."""
 
     Config = _NoOptions
@@ -55,7 +55,7 @@ class NoisyConfig(BaseModel):
     (variance exactly 0: pure bias)."""
 
 
-class NoisyAgent:
+class NoisyAgent(Reseedable):
     """The oracle, erring with probability p per step: known ground truth for scoring."""
 
     Config = NoisyConfig
@@ -81,7 +81,7 @@ class NoisyAgent:
         return AgentStep(self.oracle.act(observation, mistake=mistake), cost=0.0)
 
 
-class RandomAgent:
+class RandomAgent(Reseedable):
     """Calls a random tool with arguments drawn from the words of the prompt."""
 
     Config = _NoOptions

@@ -44,14 +44,15 @@ def run_command(
     """
     from hotmess.agents import make_agent
     from hotmess.envs import make_env
-    from hotmess.runner import run_episode
+    from hotmess.runner import episode_record, run_episode, single_cell
     from hotmess.sandbox import default_kind
 
-    environment = make_env(
-        env, horizon=horizon, sandbox=sandbox or default_kind(), **_env_options(option or [])
-    )
+    options = _env_options(option or [])
+    environment = make_env(env, horizon=horizon, sandbox=sandbox or default_kind(), **options)
     try:
-        record = run_episode(environment, make_agent(agent), seed, sample=sample, agent_spec=agent)
+        cell = single_cell(env, horizon, seed, agent, sample=sample, env_options=options)
+        episode = run_episode(environment, make_agent(agent), seed, agent_seed=cell.agent_seed)
+        record = episode_record(cell, episode)
     finally:
         environment.close()
     if as_json:

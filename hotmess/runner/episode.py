@@ -1,18 +1,26 @@
-"""One episode: reset the env, let the agent act until the env ends it, record everything."""
+"""One episode: reset the env, let the agent act until the env ends it, and return what
+happened (the runner adds which cell it was to make the record)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
 import traceback
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from hotmess.agents.base import Agent, Task, as_step
+from hotmess.agents.base import (
+    Agent,
+    Replayable,
+    Reseedable,
+    Task,
+    as_step,
+    require_forkable,
+)
 from hotmess.envs.base import ToolEnv
-from hotmess.errors import ConfigError, HotmessError
+from hotmess.errors import HotmessError
 from hotmess.outcome import Outcome
 
 
@@ -80,36 +88,44 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+@dataclass(frozen=True)
+class Fork:
+    """How a fork starts: a trunk episode's first actions, taken before the agent acts."""
+
+    prefix: tuple[str, ...]
+    trunk_seed: int
+    """The trunk's agent seed: a `Reseedable` agent regenerates the prefix from it."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    """What happened in one episode; the runner adds which cell it was to make its record."""
+
+    outcome: Outcome
+    steps: list[StepRecord]
+    prompt: str = ""
+    system_prompt: str | None = None
+    """The agent's system prompt, for LLM agents."""
+    sandbox: str = "none"
+    """Where the actions ran: the env's backend, `none` for an env that needs none."""
+    started_at: float = 0.0
+    duration_s: float = 0.0
+
+
 def run_episode(
-    env: ToolEnv,
-    agent: Agent,
-    seed: int,
-    *,
-    sample: int = 0,
-    agent_seed: int | None = None,
-    agent_spec: str | None = None,
-    key: str = "",
-    task_index: int = 0,
-    env_options: dict[str, Any] | None = None,
-    prefix: Sequence[str] = (),
-    prefix_seed: int | None = None,
-) -> EpisodeRecord:
-    """Run `agent` on the task `env` generates for `seed` until it submits or hits the cap.
+    env: ToolEnv, agent: Agent, seed: int, *, agent_seed: int, fork: Fork | None = None
+) -> Episode:
+    """Run `agent`, seeded with `agent_seed`, on the task `env` generates for `seed` until it
+    submits or hits the cap.
 
-    The agent's seed defaults to one derived from the task seed and the sample index. An
-    exception inside the agent ends the episode as an infrastructure error (censored);
-    the traceback is kept in the record, and the sweep goes on.
-
-    A non-empty `prefix` makes the episode a fork: those actions (a trunk episode's first
-    ones) are taken first, then the agent continues on its own with `agent_seed`. An agent
-    with `replay(observation, action, message)` is told each prefix action (LLM agents add
-    it to their transcript); an agent with `reseed(seed)` regenerates the prefix from the
-    trunk's seed `prefix_seed` (checked action by action), then is reseeded. Other agents
-    cannot be forked.
+    An exception inside the agent ends the episode as an infrastructure error (censored),
+    its message kept as the reason, and the sweep goes on. With `fork`, the trunk's prefix
+    actions are taken first (marked `replayed`), then the agent continues on its own: a
+    `Replayable` agent is told each of them, a `Reseedable` one regenerates them from the
+    trunk's seed (checked action by action) and is then reseeded. Other agents cannot fork.
     """
     started = time.time()
     observation, info = env.reset(seed=seed)
-    agent_seed = derive_seed(seed, env.horizon, sample) if agent_seed is None else agent_seed
     task = Task(
         env_id=env.env_id,
         horizon=env.horizon,
@@ -120,13 +136,8 @@ def run_episode(
         oracle=_oracle_or_none(env),
     )
     steps: list[StepRecord] = []
-    outcome: Outcome | None = None
     try:
-        observation, outcome = _play_prefix(
-            env, agent, task, observation, steps, prefix, agent_seed, prefix_seed, agent_spec
-        )
-        if not prefix:
-            agent.reset(task, agent_seed)
+        observation, outcome = _start(env, agent, task, observation, agent_seed, fork, steps)
         while outcome is None:
             t0 = time.perf_counter()
             step = as_step(agent.act(observation))
@@ -146,16 +157,7 @@ def run_episode(
     except Exception as exc:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         outcome = env.abandon(f"episode crashed: {detail}")
-    return EpisodeRecord(
-        key=key,
-        env=env.env_id,
-        env_options=env_options or {},
-        horizon=env.horizon,
-        task_seed=task.task_seed,
-        task_index=task_index,
-        sample=sample,
-        agent=agent_spec or type(agent).__name__,
-        agent_seed=agent_seed,
+    return Episode(
         outcome=outcome,
         steps=steps,
         prompt=task.prompt,
@@ -166,35 +168,26 @@ def run_episode(
     )
 
 
-def _play_prefix(
+def _start(
     env: ToolEnv,
     agent: Agent,
     task: Task,
     observation: str,
-    steps: list[StepRecord],
-    prefix: Sequence[str],
     agent_seed: int,
-    prefix_seed: int | None,
-    agent_spec: str | None,
+    fork: Fork | None,
+    steps: list[StepRecord],
 ) -> tuple[str, Outcome | None]:
-    """Take a fork's prefix actions; returns the last observation (and the outcome, should
-    the env end within the prefix)."""
-    if not prefix:
+    """Reset the agent and, for a fork, take the prefix actions; returns the observation
+    the agent acts on next (and the outcome, should the env end within the prefix)."""
+    if fork is None:
+        agent.reset(task, agent_seed)
         return observation, None
-    replay = getattr(agent, "replay", None)
-    reseed = getattr(agent, "reseed", None)
-    if not callable(replay) and not callable(reseed):
-        raise ConfigError(
-            f"agent {agent_spec or type(agent).__name__} cannot be forked (--fork-at): it has "
-            "neither replay(observation, action, message) nor reseed(seed); see "
-            "docs/plugging-in-an-agent.md"
-        )
-    agent.reset(
-        task,
-        agent_seed if callable(replay) else (agent_seed if prefix_seed is None else prefix_seed),
-    )
-    for index, action in enumerate(prefix):
-        if callable(replay):
+    require_forkable(agent, type(agent).__name__)
+    replay = agent.replay if isinstance(agent, Replayable) else None
+    reseed = agent.reseed if isinstance(agent, Reseedable) else None
+    agent.reset(task, agent_seed if replay is not None else fork.trunk_seed)
+    for index, action in enumerate(fork.prefix):
+        if replay is not None:
             replay(observation, action, None)
         else:
             own = as_step(agent.act(observation)).action
@@ -211,8 +204,8 @@ def _play_prefix(
         steps.append(record)
         if terminated or truncated:
             return observation, info["outcome"]
-    if not callable(replay):
-        reseed(agent_seed)  # type: ignore[misc]
+    if replay is None and reseed is not None:
+        reseed(agent_seed)
     return observation, None
 
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotmess.agents.base import require_forkable
 from hotmess.agents.registry import AgentSpec, make_agent, resolve_class
 from hotmess.envs import env_class, make_env
 from hotmess.errors import ConfigError
 from hotmess.runner.cells import Cell, Finished, agent_seed, cell_key, task_seed
 from hotmess.runner.config import SweepConfig
-from hotmess.runner.episode import derive_seed
+from hotmess.runner.episode import Fork, derive_seed
 from hotmess.runner.executors import Executor, make_executor, prestart
 from hotmess.runner.store import RunStore
 from hotmess.sandbox import resolve_kind
@@ -93,14 +94,8 @@ def validate(config: SweepConfig) -> None:
     for spec in config.agents:
         resolve_class(AgentSpec.parse(spec))
         agent = make_agent(spec)
-        if config.fork_at and not (
-            callable(getattr(agent, "replay", None)) or callable(getattr(agent, "reseed", None))
-        ):
-            raise ConfigError(
-                f"agent {spec} cannot be forked (--fork-at): it has neither "
-                "replay(observation, action, message) nor reseed(seed); see "
-                "docs/plugging-in-an-agent.md"
-            )
+        if config.fork_at:
+            require_forkable(agent, spec)
 
 
 def resolve_sandbox(config: SweepConfig) -> str:
@@ -460,8 +455,7 @@ def _fork_cells(
                         fork_of=trunk["key"],
                         fork_at=t,
                         fork=k,
-                        prefix=tuple(actions[:t]),
-                        prefix_seed=trunk["agent_seed"],
+                        prefix=Fork(tuple(actions[:t]), trunk["agent_seed"]),
                     )
                 )
     return cells

@@ -25,7 +25,7 @@ from hotmess.agents.openai_agent import OpenAIAgent, OpenAIConfig
 from hotmess.agents.pricing import PRICES, cost_usd, price, register_prices
 from hotmess.envs import make_env
 from hotmess.errors import ConfigError
-from hotmess.runner import run_episode
+from hotmess.runner import Fork, run_episode
 
 
 def agent_for(url: str, **options: Any) -> OpenAIAgent:
@@ -180,7 +180,10 @@ def test_text_mode_call_extraction(text, expected):
 def test_a_reply_that_is_no_call_becomes_an_error_observation(chat_server):
     server = chat_server(answering(chat_server, "I think the answer is 42."), max_requests=2)
     record = run_episode(
-        make_env("hotmess/KVSum-v0", horizon=1, max_actions=2), agent_for(server.base_url), seed=3
+        make_env("hotmess/KVSum-v0", horizon=1, max_actions=2),
+        agent_for(server.base_url),
+        seed=3,
+        agent_seed=0,
     )
     first = record.steps[0]
     assert first.action == "I think the answer is 42." == first.agent_message
@@ -228,6 +231,44 @@ def test_request_seeds_differ_per_step_and_sample_and_reproduce(chat_server):
     seeded_b = seeds_sent(url, server, 1002, seed=7)
     assert seeded_a != sample_a and not set(seeded_a) & set(seeded_b)
     assert seeds_sent(url, server, 1001, seed=7) == seeded_a
+
+
+# -- forks ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool_mode", ["native", "text"])
+def test_a_fork_puts_the_trunks_prefix_into_the_transcript(chat_server, tool_mode):
+    submit = {"answer": 0}
+    reply = (
+        answering(chat_server, None, tool="submit", arguments=submit)
+        if tool_mode == "native"
+        else answering(
+            chat_server, f"```json\n{json.dumps({'tool': 'submit', 'arguments': submit})}\n```"
+        )
+    )
+    server = chat_server(reply, max_requests=4)
+    env = make_env("hotmess/KVSum-v0", horizon=1)
+    env.reset(seed=3)
+    lookup = json.dumps({"tool": "lookup", "arguments": {"key": env.keys[0]}})  # type: ignore[attr-defined]
+    agent = agent_for(server.base_url, tool_mode=tool_mode)
+    episode = run_episode(env, agent, 3, agent_seed=5, fork=Fork((lookup,), trunk_seed=4))
+    assert [step.replayed for step in episode.steps] == [True, False]
+    assert episode.steps[0].action == lookup and episode.steps[1].tool == "submit"
+    assert server.count == 1  # the prefix was told to the agent, not asked of the model
+    messages = server.requests[0].body["messages"]
+    observation = episode.steps[0].observation
+    if tool_mode == "native":
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool"]
+        (call,) = messages[2]["tool_calls"]
+        assert call["function"]["name"] == "lookup" and call["id"] == messages[3]["tool_call_id"]
+        assert json.loads(call["function"]["arguments"]) == {"key": env.keys[0]}  # type: ignore[attr-defined]
+        assert messages[3]["content"] == observation
+    else:
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+        assert messages[2]["content"] == lookup
+        assert messages[3]["content"] == f"Observation:\n{observation}"
+    # The continuation draws on the fork's seed, as an unforked episode of it would.
+    assert server.requests[0].body["seed"] == seeds_sent(server.base_url, server, 5, steps=2)[1]
 
 
 # -- concurrency ------------------------------------------------------------------------------

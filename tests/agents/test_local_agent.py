@@ -23,7 +23,8 @@ from hotmess.agents.base import Task
 from hotmess.agents.chat import Message
 from hotmess.envs import make_env
 from hotmess.errors import ConfigError, UnknownAgentError
-from hotmess.runner import SweepConfig, run_episode, run_sweep
+from hotmess.runner import Episode, SweepConfig, run_episode, run_sweep
+from hotmess.runner.cells import agent_seed
 from hotmess.runner.episode import EpisodeRecord
 
 REQUIRE = os.environ.get("HOTMESS_REQUIRE_SANDBOXES") == "1"
@@ -51,7 +52,7 @@ def local_model() -> None:
         pytest.skip(reason)
 
 
-def assert_plumbing(record: EpisodeRecord, tool_names: set[str] | None = None) -> None:
+def assert_plumbing(record: Episode | EpisodeRecord, tool_names: set[str] | None = None) -> None:
     """A finished, uncensored episode whose every action is a grammatical call, with tokens
     counted and a zero cost at each step."""
     outcome = record.outcome
@@ -162,7 +163,7 @@ def test_same_sample_same_transcript_other_samples_differ(local_model: None) -> 
     env = make_env("hotmess/KVSum-v0", horizon=1)
 
     def transcript(sample: int, seed: int = 3) -> list[str]:
-        record = run_episode(env, agent, seed, sample=sample)
+        record = run_episode(env, agent, seed, agent_seed=agent_seed(seed, 1, sample))
         assert_plumbing(record)
         return [step.action for step in record.steps]
 
@@ -170,7 +171,8 @@ def test_same_sample_same_transcript_other_samples_differ(local_model: None) -> 
     other = transcript(1)
     transcript(0, seed=11)  # another task in between: a different KV cache to start from
     assert transcript(0) == first
-    assert run_episode(env, make_agent(spec), 3, sample=0).steps[0].action == first[0]
+    again = run_episode(env, make_agent(spec), 3, agent_seed=agent_seed(3, 1, 0))
+    assert again.steps[0].action == first[0]
     assert other != first
 
 
@@ -187,7 +189,7 @@ def test_agents_in_one_process_share_the_model(local_model: None) -> None:
 def test_a_small_window_shortens_observations(local_model: None) -> None:
     agent = make_agent(f"{SPEC},n_ctx=768")
     env = make_env("hotmess/KVSum-v0", horizon=8)
-    record = run_episode(env, agent, 2)
+    record = run_episode(env, agent, 2, agent_seed=agent_seed(2, 8, 0))
     assert_plumbing(record)
     # Old observations went first; in a window this small, the oldest actions follow.
     notes = [m.content for m in agent.messages if m.content.startswith("[... ")]  # type: ignore[attr-defined]
@@ -219,7 +221,7 @@ def test_the_latest_observation_is_cut_in_the_middle_and_a_task_too_big_is_an_er
 
     tiny = make_agent(f"{SPEC},n_ctx=256")
     with pytest.raises(ConfigError, match="raise n_ctx"):
-        run_episode(env, tiny, 0)
+        run_episode(env, tiny, 0, agent_seed=agent_seed(0, env.horizon, 0))
 
 
 @pytest.mark.local_model

@@ -16,8 +16,16 @@ import pytest
 from hotmess.agents import Task, make_agent
 from hotmess.agents.openai_agent import DEFAULT_BASE_URL, OpenAIAgent, OpenAIConfig
 from hotmess.envs import make_env
+from hotmess.envs.base import ToolEnv
 from hotmess.errors import ConfigError
-from hotmess.runner import EpisodeRecord, SweepConfig, run_episode, run_sweep
+from hotmess.runner import (
+    EpisodeRecord,
+    SweepConfig,
+    episode_record,
+    run_episode,
+    run_sweep,
+    single_cell,
+)
 from hotmess.runner.sweep import task_seed
 from hotmess.scoring import score_run
 
@@ -192,6 +200,12 @@ def test_request_body_follows_the_chat_completions_shape(chat_server):
 # -- whole episodes against an oracle policy ----------------------------------------------
 
 
+def run_record(env: ToolEnv, agent: OpenAIAgent, seed: int, spec: str) -> EpisodeRecord:
+    """One episode (a sweep's sample 0 of task `seed`) as the run store would keep it."""
+    cell = single_cell(env.env_id, env.horizon, seed, spec)
+    return episode_record(cell, run_episode(env, agent, seed, agent_seed=cell.agent_seed))
+
+
 def check_record(record: EpisodeRecord, cost: float | None) -> None:
     """A record that survives the run store, with per-step accounting."""
     assert EpisodeRecord.model_validate_json(record.model_dump_json()) == record
@@ -209,7 +223,7 @@ def check_record(record: EpisodeRecord, cost: float | None) -> None:
 def test_episodes_end_to_end_against_an_oracle_policy(chat_server, env_id, horizon, native):
     server = chat_server(OraclePolicy(chat_server, [env_id], [horizon], [42], native=native))
     agent = agent_for(server.base_url, tool_mode="native" if native else "text")
-    record = run_episode(make_env(env_id, horizon=horizon), agent, seed=42, agent_spec="openai:x")
+    record = run_record(make_env(env_id, horizon=horizon), agent, 42, "openai:x")
     check_record(record, cost=None)
     assert record.outcome.success, record.steps[-1].observation
     assert len(record.steps) == horizon + 1 == server.count
@@ -225,12 +239,12 @@ def test_episodes_end_to_end_against_an_oracle_policy(chat_server, env_id, horiz
 def test_cost_is_priced_per_step_from_usage(chat_server):
     server = chat_server(OraclePolicy(chat_server, ENVS[:1], [2], [7], native=True))
     priced = agent_for(server.base_url, price_in=3.0, price_out=15.0)
-    record = run_episode(make_env(ENVS[0], horizon=2), priced, seed=7)
+    record = run_episode(make_env(ENVS[0], horizon=2), priced, seed=7, agent_seed=0)
     assert record.outcome.success
     for step in record.steps:
         assert step.cost == pytest.approx((step.tokens_in * 3.0 + step.tokens_out * 15.0) / 1e6)
     known = agent_for(server.base_url, model="gpt-4o-mini-2024-07-18")
-    record = run_episode(make_env(ENVS[0], horizon=2), known, seed=7)
+    record = run_episode(make_env(ENVS[0], horizon=2), known, seed=7, agent_seed=0)
     assert record.steps[0].cost == pytest.approx(
         (record.steps[0].tokens_in * 0.15 + record.steps[0].tokens_out * 0.60) / 1e6
     )
@@ -264,7 +278,7 @@ def test_unparsable_arguments_reach_the_env_as_a_malformed_call(chat_server):
     )
     server = chat_server(lambda r: chat_server.Answer(200, next(answers)), max_requests=2)
     env = make_env(ENVS[0], horizon=1, max_actions=2)
-    record = run_episode(env, agent_for(server.base_url), seed=1)
+    record = run_episode(env, agent_for(server.base_url), seed=1, agent_seed=0)
     first, second = record.steps
     assert first.action == '{"tool": "lookup", "arguments": {"key": "alpha"}'
     assert first.tool is None and first.tool_error
@@ -289,12 +303,15 @@ def test_text_mode_works_against_a_server_without_tool_calling(chat_server):
 
     server = chat_server(no_tools)
     record = run_episode(
-        make_env(ENVS[0], horizon=3), agent_for(server.base_url, tool_mode="text"), seed=5
+        make_env(ENVS[0], horizon=3),
+        agent_for(server.base_url, tool_mode="text"),
+        seed=5,
+        agent_seed=0,
     )
     assert record.outcome.success and server.count == 4
     native = agent_for(server.base_url)
     with pytest.raises(ConfigError, match=r"HTTP 400: .*tools are not supported"):
-        run_episode(make_env(ENVS[0], horizon=3), native, seed=5)
+        run_episode(make_env(ENVS[0], horizon=3), native, seed=5, agent_seed=0)
 
 
 def test_sweep_with_an_openai_agent_then_score(chat_server, tmp_path):
@@ -345,7 +362,7 @@ def test_a_server_that_keeps_failing_censors_the_episode(chat_server, tmp_path):
         lambda r: chat_server.Answer(500, {"error": {"message": "overloaded"}}), max_requests=30
     )
     agent = agent_for(server.base_url, max_retries=2)
-    record = run_episode(make_env(ENVS[0], horizon=2), agent, seed=1)
+    record = run_episode(make_env(ENVS[0], horizon=2), agent, seed=1, agent_seed=0)
     assert server.count == 3
     assert record.outcome.infra_error is not None
     assert "failed 3 time(s)" in record.outcome.infra_error
@@ -378,7 +395,7 @@ def test_401_is_a_config_error_and_not_retried(chat_server):
         max_requests=5,
     )
     with pytest.raises(ConfigError, match=r"HTTP 401: .*Incorrect API key"):
-        run_episode(make_env(ENVS[0], horizon=1), agent_for(server.base_url), seed=1)
+        run_episode(make_env(ENVS[0], horizon=1), agent_for(server.base_url), seed=1, agent_seed=0)
     assert server.count == 1
 
 
@@ -470,7 +487,7 @@ def llama_agent(url: str, env_id: str = ENVS[0], **options: Any) -> OpenAIAgent:
 def test_text_mode_episodes_against_llama_server(llama_server, env_id, horizon):
     agent = llama_agent(llama_server, env_id)
     env = make_env(env_id, horizon=horizon, max_actions=horizon + 1)
-    record = run_episode(env, agent, seed=horizon, agent_spec="openai:smollm2-135m")
+    record = run_record(env, agent, horizon, "openai:smollm2-135m")
     agent.close()
     check_record(record, cost=None)
     assert len(record.steps) <= horizon + 1
@@ -486,7 +503,9 @@ def test_text_mode_episodes_against_llama_server(llama_server, env_id, horizon):
 @pytest.mark.local_model
 def test_llama_server_costs_are_priced_when_given(llama_server):
     agent = llama_agent(llama_server, price_in=1.0, price_out=2.0)
-    record = run_episode(make_env(ENVS[0], horizon=1, max_actions=1), agent, seed=0)
+    record = run_record(
+        make_env(ENVS[0], horizon=1, max_actions=1), agent, 0, "openai:smollm2-135m"
+    )
     agent.close()
     (step,) = record.steps
     assert step.tokens_in > 0 and step.cost == pytest.approx(
@@ -497,7 +516,9 @@ def test_llama_server_costs_are_priced_when_given(llama_server):
 @pytest.mark.local_model
 def test_native_tool_calls_from_llama_server(llama_server_tools):
     agent = llama_agent(llama_server_tools, tool_mode="native", extra={})
-    record = run_episode(make_env(ENVS[1], horizon=1, max_actions=2), agent, seed=0)
+    record = run_record(
+        make_env(ENVS[1], horizon=1, max_actions=2), agent, 0, "openai:smollm2-135m"
+    )
     agent.close()
     check_record(record, cost=None)
     assert record.steps[0].tool in ("follow", "submit")

@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env
 from hotmess import make_agent, run_episode
 from hotmess.envs import make_env
 from hotmess.envs.base import tool_call
+from hotmess.runner.cells import agent_seed
 
 CODE_ENVS = ["hotmess/CodeFix-v0", "hotmess/CodeBuild-v0"]
 HORIZONS = [1, 2, 4, 8, 16, 32, 64]
@@ -228,7 +229,10 @@ def test_noisy_agent_succeeds_less_at_longer_horizons(bwrap_ready, env_id, open_
     for horizon in (1, 16):
         env = open_envs(env_id, horizon=horizon, sandbox="bwrap")
         agent = make_agent("noisy:p=0.3")
-        records = [run_episode(env, agent, seed, sample=0) for seed in range(15)]
+        records = [
+            run_episode(env, agent, seed, agent_seed=agent_seed(seed, horizon, 0))
+            for seed in range(15)
+        ]
         assert not any(record.outcome.infra_error for record in records)
         rates[horizon] = sum(record.outcome.success for record in records) / len(records)
     # Expected 0.7 and 0.7^16 = 0.003.

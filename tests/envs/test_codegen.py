@@ -5,6 +5,7 @@ and the oracle's edits apply whatever order (and whatever mistakes) they come in
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from hotmess.envs.codegen import (
     same,
     verify,
 )
+from hotmess.envs.codegen.templates import DEAL_ORDER
 from hotmess.envs.sandboxed import HIDDEN_RUNNER
 from hotmess.envs.taskgen import TaskRandom
 
@@ -58,6 +60,12 @@ def test_there_are_enough_templates_across_topics():
         "intervals",
         "parsing",
     }
+
+
+def test_each_family_module_holds_its_topic_and_the_deck_deals_in_the_listed_order():
+    assert list(TEMPLATES) == list(DEAL_ORDER)
+    for tmpl in TEMPLATES.values():
+        assert tmpl.draft.__module__ == f"hotmess.envs.codegen.templates.{tmpl.topic}", tmpl.key
 
 
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
@@ -132,6 +140,36 @@ def test_tasks_compile_have_unique_names_and_are_deterministic(env_id, difficult
         assert len(names) == len(set(names)) >= 64
         assert len(a.task.test_names) == len(set(a.task.test_names)) == 64 == len(a.task.steps)
     assert generated(env_id, 8, 1).task != generated(env_id, 8, 2).task
+
+
+#: Digests of the tasks the seeds below generate, as the v0 families first made them. A change
+#: here changes what a seed means: bump the families' versions instead of editing these.
+TASK_DIGESTS = {
+    "hotmess/CodeFix-v0": {
+        "easy": "851d22cf1eed490834413dbd5d57a92c076148dbf443d4a717f975b1d4613b74",
+        "medium": "e81530e4397c1a9405253c317f2237ccaed6d13e43e5cd4334b6a35f92e5b717",
+        "hard": "4a63789f2b8a5b74ef2cf7cf1f60e069a167f1e4a870a13c7d2cc1b711e019e3",
+    },
+    "hotmess/CodeBuild-v0": {
+        "easy": "ea65f48a5948359066aee3adce7835ad372dbc6c706c9c392d08218feb5b192a",
+        "medium": "a26febb3586e5868298ea29894b62d71845e4296b517b78196e9d943e4f973a5",
+        "hard": "6b6c35b79030471f613b7e79b3a4f684979180e48185abff6fe8097d1d452bba",
+    },
+}
+
+
+@pytest.mark.parametrize("env_id", CODE_ENVS)
+@pytest.mark.parametrize("difficulty", ["easy", "medium", "hard"])
+def test_tasks_are_byte_identical_to_the_v0_tasks(env_id, difficulty):
+    digest = hashlib.sha256()
+    for horizon in (1, 3, 8, 17):
+        for seed in (0, 1, 2):
+            env = generated(env_id, horizon, seed, difficulty=difficulty)
+            task = env.task
+            steps = [[step.right, step.wrong] for step in task.steps]
+            blob = [task.files, task.hidden, task.test_names, steps, env._prompt()]
+            digest.update(json.dumps(blob, sort_keys=True).encode())
+    assert digest.hexdigest() == TASK_DIGESTS[env_id][difficulty]
 
 
 @pytest.mark.parametrize("env_id", CODE_ENVS)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hotmess.cli.app import app, console
 from hotmess.errors import ConfigError
-from hotmess.report import format_number as _fmt
+from hotmess.report import format_value as _fmt
 
 
 def print_score_table(rows: list[Any], title: str) -> None:
@@ -214,4 +214,3 @@ def compare_command(
         console.print(
             Text(f"not compared, no counterpart in the other run: {'; '.join(unmatched)}")
         )
-

@@ -3,7 +3,8 @@ figures and transcripts, and the terminal table of `hotmess compare`. The number
 from `hotmess.scoring`; nothing here computes a statistic.
 """
 
-from hotmess.report.compare import comparison_table, format_number
+from hotmess.report.compare import comparison_table
+from hotmess.report.numbers import format_value
 from hotmess.report.page import REPORT_FILE, ReportResult, write_report
 from hotmess.report.runs import agent_label
 
@@ -12,6 +13,6 @@ __all__ = [
     "ReportResult",
     "agent_label",
     "comparison_table",
-    "format_number",
+    "format_value",
     "write_report",
 ]

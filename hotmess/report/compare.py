@@ -4,29 +4,18 @@ run 1 → run 2 with the difference and its interval. The numbers are `hotmess.s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from hotmess.report.numbers import format_value
 from hotmess.scoring.compare import QUANTITIES, Comparison
 
 
-def format_number(value: Any, digits: int = 3) -> str:
-    """A number as the terminal tables print it: `digits` significant digits, scientific
-    notation below 1e-3, a hyphen when there is none; anything else as text."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return str(value)
-
-
 def _signed(value: float) -> str:
-    return ("+" if value > 0 else "") + format_number(float(value))
+    return ("+" if value > 0 else "") + format_value(float(value))
 
 
 def comparison_table(comparisons: Sequence[Comparison], first: Path, second: Path) -> Table:
@@ -53,7 +42,7 @@ def comparison_table(comparisons: Sequence[Comparison], first: Path, second: Pat
         cells = []
         for name in QUANTITIES:
             d = c.quantities[name]
-            text = f"{format_number(d.first)} → {format_number(d.second)}"
+            text = f"{format_value(d.first)} → {format_value(d.second)}"
             if d.delta is not None:
                 text += f"\nΔ {_signed(d.delta)}" + (" *" if d.excludes_zero else "")
             if d.ci is not None:

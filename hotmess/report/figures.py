@@ -12,16 +12,8 @@ from dataclasses import dataclass
 from hotmess.report import plots
 from hotmess.report.runs import ReportRun, Series, series_labels
 from hotmess.report.values import interval, number, optional
-from hotmess.scoring.compare import HEADLINE_METRICS
+from hotmess.scoring.metrics import get_metric
 from hotmess.scoring.stats import ActionsGroup, CellStats
-
-METRIC_UNITS = {
-    "mse": "squared answer units",
-    "kl": "nats",
-    "coverage": "squared pass rate",
-    "brier": "squared probability",
-    "zero_one": "share of samples",
-}
 
 
 @dataclass(frozen=True)
@@ -70,7 +62,7 @@ def _panels(runs: Sequence[ReportRun]) -> list[tuple[str, str]]:
     panels = set()
     for run in runs:
         for cell in run.cells:
-            if cell.metric in HEADLINE_METRICS:
+            if get_metric(cell.metric).headline:
                 panels.add((cell.env, cell.metric))
     return sorted(panels)
 
@@ -120,7 +112,7 @@ def _bias_variance(p: _Panel) -> Figure:
         f"{p.slug}-bias-variance.png",
         plots.bias_variance_figure(
             title=p.title,
-            unit=METRIC_UNITS.get(p.metric, p.metric),
+            unit=get_metric(p.metric).unit,
             bias=p.lines("bias", "bias_ci"),
             variance=p.lines("variance", "variance_ci"),
             horizons=p.horizons,

@@ -4,10 +4,10 @@ value with its interval, and tables. Everything from a run is escaped before it 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hotmess.report.numbers import format_value
 from hotmess.report.values import interval, number
 
 
@@ -17,16 +17,9 @@ def escape(value: Any) -> str:
 
 
 def fmt(value: Any, digits: int = 3) -> str:
-    """A number as the page prints it: `digits` significant digits, scientific notation
-    outside [1e-3, 1e5), ∞ for infinities and an en dash when there is none."""
-    value = number(value)
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value == 0 or 1e-3 <= abs(value) < 1e5:
-        return f"{value:.{digits}g}"
-    return f"{value:.2e}"
+    """A value read from a run's statistics (a number, None or a JSON string such as
+    "Infinity"), printed by the one rule, `format_value`."""
+    return format_value(number(value), digits)
 
 
 def with_ci(value: Any, ci: Any) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from hotmess.report.markup import escape, fmt, table, with_ci
 from hotmess.report.runs import ReportRun, Series
 from hotmess.report.values import number
-from hotmess.scoring.compare import HEADLINE_METRICS
+from hotmess.scoring.metrics import get_metric
 
 Labels = Mapping[Series, str]
 
@@ -78,6 +78,7 @@ def summary_tables(runs: Sequence[ReportRun], labels: Labels) -> str:
     ]  # fmt: skip
     headline: list[list[str]] = []
     other: list[list[str]] = []
+    other_metrics: set[str] = set()
     for index, run in enumerate(runs):
         for c in sorted(run.cells, key=lambda c: (c.env, c.agent, c.metric, c.horizon)):
             row = [
@@ -93,11 +94,15 @@ def summary_tables(runs: Sequence[ReportRun], labels: Labels) -> str:
                 with_ci(c.error, c.error_ci),
                 with_ci(c.incoherence, c.incoherence_ci),
             ]
-            (headline if c.metric in HEADLINE_METRICS else other).append(row)
+            if get_metric(c.metric).headline:
+                headline.append(row)
+            else:
+                other.append(row)
+                other_metrics.add(c.metric)
     text = "<h3>Summary (headline metric per env)</h3>" + table(header, headline, left=2)
     if other:
         text += (
-            "<details><summary>Other metrics (Brier, zero-one)</summary>"
+            f"<details><summary>Other metrics ({escape(', '.join(sorted(other_metrics)))})</summary>"
             + table(header, other, left=2)
             + "</details>"
         )
@@ -109,7 +114,7 @@ def trend_table(runs: Sequence[ReportRun], labels: Labels) -> str:
     rows = []
     for index, run in enumerate(runs):
         for t in sorted(run.trends, key=lambda t: (t.env, t.agent, t.metric, t.quantity)):
-            if t.metric not in HEADLINE_METRICS:
+            if not get_metric(t.metric).headline:
                 continue
             rows.append(
                 [
@@ -207,7 +212,7 @@ def actions_table(runs: Sequence[ReportRun], labels: Labels) -> str:
     rows = []
     for index, run in enumerate(runs):
         for g in sorted(run.splits, key=lambda g: (g.env, g.agent, g.metric, g.horizon, g.group)):
-            if g.metric not in HEADLINE_METRICS:
+            if not get_metric(g.metric).headline:
                 continue
             rows.append(
                 [

@@ -16,14 +16,7 @@ from typing import Any
 import numpy as np
 
 from hotmess.scoring.metrics import headline_metric
-from hotmess.scoring.metrics.coverage import COVERAGE
-from hotmess.scoring.metrics.kl import KL
-from hotmess.scoring.metrics.mse import MSE
 from hotmess.scoring.samples import outcome_sample
-
-HEADLINE_METRIC = {metric.outcome_kind: metric.name for metric in (MSE, KL, COVERAGE)}
-"""The built-in headline metric of each outcome kind, for report code that does not yet
-ask the registry; new code calls `hotmess.scoring.metrics.headline_metric(kind)`."""
 
 
 def question_arrays(outcomes: Sequence[Mapping[str, Any]]) -> tuple[str, np.ndarray, Any] | None:

@@ -15,15 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from hotmess.errors import ConfigError, StoreError
-from hotmess.scoring.adaptive import HEADLINE_METRIC
-from hotmess.scoring.decompositions import kl_error_floor
+from hotmess.scoring.metrics import QUANTITIES as METRIC_QUANTITIES
+from hotmess.scoring.metrics import get_metric
 from hotmess.scoring.stats import LightEpisode, expanded_interval, load_light
 from hotmess.scoring.table import EPISODES_FILE, score_episodes
 
-HEADLINE_METRICS = tuple(HEADLINE_METRIC.values())
-"""The metric each outcome kind is reported by: mse (scalar), kl (categorical), coverage (tests)."""
-
-QUANTITIES = ("incoherence", "bias", "variance", "error", "success")
+QUANTITIES = (*METRIC_QUANTITIES, "success")
 """What `compare_runs` compares, in the order of the terminal table's columns."""
 
 
@@ -134,7 +131,8 @@ def _questions(episodes: Sequence[LightEpisode]) -> dict[Cell, _Questions]:
             wins[question][1] += 1
     cells: dict[Cell, _Questions] = {}
     for row in score_episodes(records):
-        if row.metric not in HEADLINE_METRICS or row.n_tasks == 0:
+        metric = get_metric(row.metric)
+        if not metric.headline or row.n_tasks == 0:
             continue
         agent = row.agent.rsplit(_SEP, 1)[0]
         question = (row.env, row.agent, row.horizon)
@@ -142,7 +140,7 @@ def _questions(episodes: Sequence[LightEpisode]) -> dict[Cell, _Questions]:
         cell.bias.append(row.bias)
         cell.variance.append(row.variance)
         cell.error.append(row.error)
-        cell.floor.append(kl_error_floor(width[question]) if row.metric == "kl" else 0.0)
+        cell.floor.append(metric.error_floor(width[question]) if metric.error_floor else 0.0)
         cell.successes.append(wins[question][0])
         cell.episodes.append(wins[question][1])
     return cells

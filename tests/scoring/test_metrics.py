@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from hotmess.cli import app
 from hotmess.errors import ConfigError
+from hotmess.report import format_value
 from hotmess.runner import SweepConfig, run_sweep
 from hotmess.scoring import (
     Decomposition,
@@ -41,7 +42,7 @@ from hotmess.scoring import (
     unregister_metric,
 )
 from hotmess.scoring.decompositions import kl_error_floor
-from hotmess.scoring.metrics import format_value, registry
+from hotmess.scoring.metrics import registry
 
 
 def abs_error_decomposition(predictions: npt.ArrayLike, targets: npt.ArrayLike) -> Decomposition:

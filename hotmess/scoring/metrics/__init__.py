@@ -3,7 +3,6 @@ name. Look them up with `get_metric`, `metrics_for(kind)` and `headline_metric(k
 """
 
 from hotmess.scoring.metrics import brier, coverage, kl, mse, zero_one  # noqa: F401 (importing registers them)
-from hotmess.scoring.metrics.formatting import UNDEFINED, format_value
 from hotmess.scoring.metrics.registry import (
     ENTRY_POINT_GROUP,
     OUTCOME_KINDS,
@@ -21,10 +20,8 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "OUTCOME_KINDS",
     "QUANTITIES",
-    "UNDEFINED",
     "Metric",
     "all_metrics",
-    "format_value",
     "get_metric",
     "headline_metric",
     "metrics_for",

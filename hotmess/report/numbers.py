@@ -1,4 +1,4 @@
-"""How score tables print a number: one rule for the terminal and the HTML report."""
+"""How hotmess prints a number: one rule for the terminal tables and the HTML report."""
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ def sweep_command(
 
 def run_with_progress(config: SweepConfig, *, resume: bool, mode: str) -> Any:
     """`run_sweep` under the progress display `mode`; Ctrl-C becomes exit 130."""
-    from hotmess.progress import MODES, SweepProgress
+    from hotmess.cli.progress import MODES, SweepProgress
     from hotmess.runner import run_sweep
 
     if mode not in MODES:

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from hotmess.errors import ConfigError, HotmessDeprecationWarning
-from hotmess.progress import SweepProgress
+from hotmess.cli.progress import SweepProgress
 from hotmess.runner import EXECUTORS, SweepConfig, make_executor, run_sweep
 from hotmess.runner.config import parse_duration
 from hotmess.runner.executors import ThreadExecutor

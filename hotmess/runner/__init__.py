@@ -1,19 +1,15 @@
-"""The episode loop, sweep expansion, executors and the JSONL run store."""
+"""The episode loop, sweep expansion and executors; runs are kept by `hotmess.store`."""
 
 from hotmess.runner.cells import Cell, Finished, cell_key
 from hotmess.runner.config import SweepConfig
-from hotmess.runner.episode import EpisodeRecord, StepRecord, run_episode
+from hotmess.runner.episode import run_episode
 from hotmess.runner.executors import EXECUTORS, make_executor
-from hotmess.runner.store import RunStore
 from hotmess.runner.sweep import SweepResult, expand, run_sweep
 
 __all__ = [
     "EXECUTORS",
     "Cell",
-    "EpisodeRecord",
     "Finished",
-    "RunStore",
-    "StepRecord",
     "SweepConfig",
     "SweepResult",
     "cell_key",

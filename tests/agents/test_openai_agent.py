@@ -17,9 +17,10 @@ from hotmess.agents import Task, make_agent
 from hotmess.agents.openai_agent import DEFAULT_BASE_URL, OpenAIAgent, OpenAIConfig
 from hotmess.envs import make_env
 from hotmess.errors import ConfigError
-from hotmess.runner import EpisodeRecord, SweepConfig, run_episode, run_sweep
+from hotmess.runner import SweepConfig, run_episode, run_sweep
 from hotmess.runner.sweep import task_seed
 from hotmess.scoring import score_run
+from hotmess.store import EpisodeRecord
 
 ENVS = ["hotmess/KVSum-v0", "hotmess/PointerChase-v0"]
 MODEL = "scripted-model"

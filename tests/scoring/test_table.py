@@ -14,7 +14,7 @@ import pytest
 from hotmess.errors import StoreError
 from hotmess.scoring import ScoreRow, load_episodes, mse_decomposition, score_episodes, score_run
 from hotmess.scoring.decompositions import kl_error_floor
-from hotmess.scoring.table import TornLineWarning
+from hotmess.store import TornLineWarning
 
 DELTA = 1e-12
 

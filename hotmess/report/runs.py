@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotmess.scoring.compare import load_unforked
 from hotmess.scoring.stats import (
     ActionsGroup,
     CellStats,
@@ -19,6 +18,7 @@ from hotmess.scoring.stats import (
     LightEpisode,
     TrendFit,
 )
+from hotmess.store import SWEEP_FILE, load_unforked
 
 LLM_AGENTS = ("openai", "anthropic", "local")
 """Agent kinds whose spec names a model (`openai:gpt-4o-mini`): legends spell the model out."""
@@ -53,7 +53,7 @@ def load_runs(paths: Sequence[Path]) -> list[ReportRun]:
 
 def _meta(run_dir: Path) -> dict[str, Any]:
     try:
-        meta = json.loads((run_dir / "sweep.json").read_text())
+        meta = json.loads((run_dir / SWEEP_FILE).read_text())
     except (OSError, ValueError):
         return {}  # another tool's store: the report only needs episodes.jsonl
     return meta if isinstance(meta, dict) else {}

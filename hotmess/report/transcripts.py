@@ -5,7 +5,6 @@ nested <details> (no script)."""
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,8 +12,7 @@ from typing import Any
 
 from hotmess.report.markup import escape
 from hotmess.report.runs import ReportRun, Series
-from hotmess.scoring.stats import LightEpisode
-from hotmess.scoring.table import EPISODES_FILE
+from hotmess.store import LightEpisode, iter_episodes
 
 OBSERVATION_LIMIT = 2_000
 """Characters of an observation shown in a transcript; the rest is cut with a note."""
@@ -67,41 +65,17 @@ def _chosen(runs: Sequence[ReportRun], per_cell: int) -> dict[int, dict[str, Cel
     return chosen
 
 
-_KEY = re.compile(rb'"key"\s*:\s*"([^"\\]+)"')
-_FIRST_KEY = b'{"key":"'  # how the run store starts every line
-
-
-def _may_hold(line: bytes, keys: set[bytes]) -> bool:
-    """Whether a store line may be one of the episodes `keys`, without parsing it: the
-    run store writes the key first; any other layout is searched for it (and a false
-    match is caught by checking the parsed record)."""
-    if line.startswith(_FIRST_KEY):
-        end = line.find(b'"', len(_FIRST_KEY))
-        return line[len(_FIRST_KEY) : end] in keys
-    return any(match.group(1) in keys for match in _KEY.finditer(line))
-
-
 def read_transcripts(runs: Sequence[ReportRun], per_cell: int) -> dict[Cell, list[Transcript]]:
-    """Read the chosen episodes' lines, parsing no other line, and keep each as a
-    truncated transcript: memory holds a few KB per shown episode, never the store."""
+    """Read the chosen episodes through the store's key filter (no other line is parsed),
+    and keep each as a truncated transcript: memory holds a few KB per shown episode, never the store."""
     found: dict[Cell, list[Transcript]] = defaultdict(list)
     if per_cell == 0:
         return found
     for index, keys in _chosen(runs, per_cell).items():
         if not keys:
             continue
-        wanted = {key.encode() for key in keys}
-        with (runs[index].path / EPISODES_FILE).open("rb") as handle:
-            for line in handle:
-                # A cheap look for the key before parsing: all but a few lines are skipped.
-                if not _may_hold(line, wanted):
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line
-                if not isinstance(record, dict) or record.get("key") not in keys:
-                    continue
+        for record in iter_episodes(runs[index].path, keys=keys):
+            if record.get("key") in keys:
                 found[keys[record["key"]]].append(_transcript(record))
     for transcripts in found.values():
         transcripts.sort(key=lambda t: t.sample)

@@ -19,7 +19,8 @@ from hotmess.envs import env_class, make_env
 from hotmess.envs.base import ToolEnv
 from hotmess.errors import HotmessError
 from hotmess.outcome import Outcome
-from hotmess.runner.episode import Episode, EpisodeRecord, Fork, derive_seed, run_episode
+from hotmess.runner.episode import Episode, Fork, derive_seed, run_episode
+from hotmess.store import EpisodeRecord
 
 
 @dataclass(frozen=True)

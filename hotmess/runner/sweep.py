@@ -29,10 +29,10 @@ from hotmess.runner.cells import Cell, Finished, agent_seed, cell_key, task_seed
 from hotmess.runner.config import SweepConfig
 from hotmess.runner.episode import Fork, derive_seed
 from hotmess.runner.executors import Executor, make_executor, prestart
-from hotmess.runner.store import RunStore
 from hotmess.sandbox import resolve_kind
 from hotmess.sandbox.janitor import janitor
 from hotmess.scoring.adaptive import incoherence_ci
+from hotmess.store import RunStore
 
 __all__ = [
     "Cell",
@@ -218,7 +218,7 @@ def run_sweep(
                 if config.target_ci is not None:
                     _adaptive_rounds(config, store, run, sandbox)
                 if config.fork_at and not run.stopped():
-                    run(_fork_cells(config, store.iter_records(), sandbox, result))
+                    run(_fork_cells(config, store.episodes(), sandbox, result))
             finally:
                 run.close()
     result.stopped = budget.reason
@@ -329,7 +329,7 @@ def _adaptive_rounds(config: SweepConfig, store: RunStore, run: _PhaseRunner, sa
     round_number = 0
     while True:
         by_question: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-        for record in store.iter_records():
+        for record in store.episodes():
             if record.get("fork_of") is None:
                 by_question[question_id(record)].append(record)
         decisions, cells = [], []

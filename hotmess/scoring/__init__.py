@@ -29,17 +29,18 @@ from hotmess.scoring.stats import (
     CellStats,
     Divergence,
     HorizonFit,
-    LightEpisode,
     TrendFit,
     by_actions,
     cell_stats,
     divergence,
     divergence_summary,
-    load_light,
     success_horizons,
     trend_fits,
 )
-from hotmess.scoring.table import ScoreRow, load_episodes, score_episodes, score_forks, score_run
+from hotmess.scoring.table import ScoreRow, score_episodes, score_forks, score_run
+
+# Reading a run belongs to the store; these stay importable here for scoring's users.
+from hotmess.store import LightEpisode, load_episodes, load_light
 
 __all__ = [
     "OUTCOME_KINDS",

@@ -14,41 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hotmess.errors import ConfigError, StoreError
+from hotmess.errors import ConfigError
 from hotmess.scoring.metrics import QUANTITIES as METRIC_QUANTITIES
 from hotmess.scoring.metrics import get_metric
-from hotmess.scoring.stats import LightEpisode, expanded_interval, load_light
-from hotmess.scoring.table import EPISODES_FILE, score_episodes
+from hotmess.scoring.stats import expanded_interval
+from hotmess.scoring.table import score_episodes
+from hotmess.store import LightEpisode, load_unforked
 
 QUANTITIES = (*METRIC_QUANTITIES, "success")
 """What `compare_runs` compares, in the order of the terminal table's columns."""
-
-
-def _store_path(run_dir: Path) -> Path:
-    if not run_dir.exists():
-        raise ConfigError(
-            f"{run_dir} does not exist: give a run directory written by `hotmess sweep`"
-        )
-    if not run_dir.is_dir():
-        raise ConfigError(
-            f"{run_dir} is not a directory: give a run directory written by `hotmess sweep`"
-        )
-    path = run_dir / EPISODES_FILE
-    if not path.exists():
-        raise StoreError(
-            f"{run_dir} holds no {EPISODES_FILE}: give a directory written by `hotmess sweep`"
-        )
-    return path
-
-
-def load_unforked(run_dir: Path) -> list[LightEpisode]:
-    """The run's episodes without their steps, forks left out (they are scored apart); an
-    error naming the fix when `run_dir` is no run directory or holds no episode."""
-    _store_path(run_dir)
-    episodes = [episode for episode in load_light(run_dir) if episode.fork_of is None]
-    if not episodes:
-        raise StoreError(f"{run_dir / EPISODES_FILE} holds no episodes: the sweep has not run yet")
-    return episodes
 
 
 @dataclass(frozen=True)

@@ -8,21 +8,16 @@ Everything reads `LightEpisode`s (or record dicts) and builds questions with the
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import warnings
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from hotmess.errors import StoreError
 from hotmess.scoring.decompositions import KL_DELTA, Decomposition, _probabilities
 from hotmess.scoring.metrics import QUANTITIES, Metric, get_metric, metrics_for
 from hotmess.scoring.metrics.brier import BRIER
@@ -32,13 +27,12 @@ from hotmess.scoring.metrics.mse import MSE
 from hotmess.scoring.metrics.zero_one import ZERO_ONE
 from hotmess.scoring.samples import by_sample_count, canonical_key
 from hotmess.scoring.table import (
-    EPISODES_FILE,
     CellSamples,
     ScoreRow,
-    TornLineWarning,
     add_episode,
     score_cell,
 )
+from hotmess.store import LightEpisode
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -54,181 +48,16 @@ _NO_ERROR = 1e-12  # per question: a replicate's total error below this is no er
 # --------------------------------------------------------------------------- episodes
 
 
-@dataclass(frozen=True, slots=True)
-class LightEpisode:
-    """What the statistics need of one episode: no observations, actions as checksums."""
-
-    env: str
-    agent: str
-    horizon: int
-    task_seed: int | str
-    sample: int
-    outcome: dict[str, Any]
-    """The record's outcome dict (kind, prediction, target, choices, tests, success, ...)."""
-    n_actions: int
-    actions: tuple[int, ...]
-    """crc32 (zlib) of each step's action string (UTF-8), in order."""
-    key: str
-    fork_of: str | None
-
-
 Episodes = Iterable[LightEpisode | Mapping[str, Any]]
 """What the statistics accept: `LightEpisode`s or the record dicts of `load_episodes`."""
-
-
-def load_light(run_dir: str | os.PathLike[str]) -> list[LightEpisode]:
-    """Read a run directory (or an `episodes.jsonl` path) as `LightEpisode`s in one pass.
-
-    Observations are dropped as each line is read, so memory grows with the number of
-    episodes, not the size of the log. As with `load_episodes`, a torn last line is
-    skipped with a `TornLineWarning` and an invalid line elsewhere raises `StoreError`.
-    """
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / EPISODES_FILE
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise StoreError(f"{path} not found: pass a run directory written by a sweep") from None
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from None
-    episodes: list[LightEpisode] = []
-    bad_line: tuple[int, str] | None = None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if line[:1] != b"{" and not line.strip():  # strip copies: only when needed
-                continue
-            if bad_line is not None:
-                raise StoreError(
-                    f"{path}, line {bad_line[0]}: not valid JSON ({bad_line[1]}); only the "
-                    "last line may be torn by a crash, so the file is corrupt"
-                )
-            try:
-                record, actions = _parse_line(line)
-            except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError mid-character
-                bad_line = (number, str(exc))
-                continue
-            if not isinstance(record, dict):
-                raise StoreError(
-                    f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
-                )
-            episodes.append(_light(record, actions, f"{path}, line {number}"))
-    if bad_line is not None:
-        warnings.warn(
-            f"{path}, line {bad_line[0]}: skipping a torn last line ({bad_line[1]}); the "
-            "sweep was probably stopped while writing it",
-            TornLineWarning,
-            stacklevel=2,
-        )
-    return episodes
-
-
-# The run store writes compact JSON with each step's `action` first and `observation`
-# second, and `prompt` right after `steps`. Inside a JSON string every `"` is escaped, so
-# these byte patterns (each holding an unescaped `"`) only ever match the structure itself.
-# Parsing the few top-level fields and cutting the actions out by pattern is several times
-# faster than building every step object; any line that does not fit falls back to json.
-_STEPS_OPEN = b',"steps":['
-_STEPS_CLOSE = b'],"prompt":'
-_STEP_OPEN = b'{"action":"'
-_ACTION_CLOSE = b'","observation":"'
-_ESCAPED_QUOTE = b'\\"'
-_DECODER = json.JSONDecoder()
-
-
-def _parse_line(line: bytes) -> tuple[Any, tuple[int, ...] | None]:
-    """(record without steps, action checksums), or (record, None) to take from its steps."""
-    start = line.find(_STEPS_OPEN)
-    end = line.rfind(_STEPS_CLOSE)  # after the steps come only strings and scalars
-    if 0 <= start < end:
-        actions = _cut_actions(line, start + len(_STEPS_OPEN), end)
-        if actions is not None:
-            try:
-                record = _DECODER.decode((line[:start] + line[end + 1 :]).decode())
-            except ValueError:
-                record = None
-            if isinstance(record, dict) and "steps" not in record:
-                return record, actions
-    return json.loads(line), None
-
-
-def _cut_actions(line: bytes, first: int, end: int) -> tuple[int, ...] | None:
-    """The checksums of the actions of the steps array in line[first:end]; None when it is
-    not laid out as the run store writes it (or an action holds escapes other than `\\"`)."""
-    n_steps = line.count(_STEP_OPEN, first, end)
-    if n_steps == 0 and end == first:
-        return ()
-    # Split the whole line, not a copy of the steps: each piece but the last ends with one
-    # step's action, so nothing else in the record may hold the marker.
-    pieces = line.split(_ACTION_CLOSE)
-    if len(pieces) != n_steps + 1 or not line.startswith(_STEP_OPEN, first):
-        return None
-    # A raw newline never occurs inside a JSON string, so it can join the actions.
-    actions = b"\n".join([piece.rpartition(_STEP_OPEN)[2] for piece in pieces[:-1]])
-    if b"\\" in actions:
-        # Inside a JSON string a backslash always starts an escape: when every one is
-        # `\\"`, the string's UTF-8 bytes are the raw bytes with those unescaped.
-        actions = actions.replace(_ESCAPED_QUOTE, b'"')
-        if b"\\" in actions:
-            return None
-    return tuple(map(zlib.crc32, actions.split(b"\n")))
-
-
-def _light(record: Mapping[str, Any], actions: tuple[int, ...] | None, where: str) -> LightEpisode:
-    """A `LightEpisode` of one record; StoreError naming `where` for a malformed one."""
-    env, agent, horizon = record.get("env"), record.get("agent"), record.get("horizon")
-    seed, outcome = record.get("task_seed"), record.get("outcome")
-    if not (
-        type(env) is str
-        and type(agent) is str
-        and type(horizon) is int
-        and type(outcome) is dict
-        and type(seed) in (int, str)
-    ):
-        _malformed(record, where)
-    if actions is None:
-        try:
-            actions = tuple(
-                zlib.crc32(step["action"].encode()) for step in record.get("steps") or ()
-            )
-        except (TypeError, KeyError, AttributeError):
-            raise StoreError(
-                f"{where}: `steps` must be a list of objects with a string `action`"
-            ) from None
-    n_actions = outcome.get("n_actions")  # type: ignore[union-attr]
-    sample = record.get("sample", 0)
-    fork_of = record.get("fork_of")
-    return LightEpisode(
-        env=env,  # type: ignore[arg-type]
-        agent=agent,  # type: ignore[arg-type]
-        horizon=horizon,  # type: ignore[arg-type]
-        task_seed=seed,  # type: ignore[arg-type]
-        sample=sample if type(sample) is int else 0,
-        outcome=outcome,  # type: ignore[arg-type]
-        n_actions=n_actions if type(n_actions) is int else len(actions),
-        actions=actions,
-        key=str(record.get("key", "")),
-        fork_of=fork_of if isinstance(fork_of, str) else None,
-    )
-
-
-def _malformed(record: Mapping[str, Any], where: str) -> None:
-    """Raise the StoreError that says which identifying field of `record` is malformed."""
-    for name, kind in (("env", str), ("agent", str), ("horizon", int), ("outcome", dict)):
-        value = record.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise StoreError(f"{where}: `{name}` must be {_A[kind]}, got {value!r}")
-    seed = record.get("task_seed")
-    raise StoreError(f"{where}: `task_seed` must be an integer or a string, got {seed!r}")
-
-
-_A = {str: "a string", int: "an integer", dict: "an object"}
 
 
 def _as_light(episodes: Episodes) -> list[LightEpisode]:
     """Episodes as `LightEpisode`s, forks left out (they are not samples of a task)."""
     light = [
-        episode if isinstance(episode, LightEpisode) else _light(episode, None, f"episode {i}")
+        episode
+        if isinstance(episode, LightEpisode)
+        else LightEpisode.of(episode, where=f"episode {i}")
         for i, episode in enumerate(episodes)
     ]
     return [episode for episode in light if episode.fork_of is None]

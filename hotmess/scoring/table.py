@@ -4,13 +4,10 @@ horizon, metric). Records are read as plain JSON, so any tool's `episodes.jsonl`
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,13 +22,7 @@ from hotmess.scoring.samples import (
     episode_identity,
     outcome_sample,
 )
-
-EPISODES_FILE = "episodes.jsonl"
-"""The run store's episode log, one JSON object per line."""
-
-
-class TornLineWarning(UserWarning):
-    """The last line of `episodes.jsonl` is not valid JSON (a sweep died mid-write); skipped."""
+from hotmess.store import load_episodes
 
 
 @dataclass(frozen=True)
@@ -74,66 +65,6 @@ class ScoreRow:
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-safe values: NaN becomes None."""
         return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}
-
-
-def load_episodes(
-    run_dir: str | os.PathLike[str], *, keep_steps: bool = True
-) -> list[dict[str, Any]]:
-    """Read the episode records of a run directory (or of an `episodes.jsonl` path).
-
-    A last line that is not valid JSON was torn by a crash: it is skipped with a
-    `TornLineWarning`. An invalid line anywhere else raises `StoreError` naming it.
-    `keep_steps=False` drops the per-step records, which scoring does not need.
-    """
-    return list(iter_episodes(run_dir, keep_steps=keep_steps))
-
-
-def iter_episodes(
-    run_dir: str | os.PathLike[str], *, keep_steps: bool = True
-) -> Iterator[dict[str, Any]]:
-    """The records of `load_episodes`, one at a time, for stores too big to hold at once.
-
-    The checks are the same; a torn last line is only known to be last once the file ends,
-    so a corrupt line is reported when the line after it is read.
-    """
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / EPISODES_FILE
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise StoreError(f"{path} not found: pass a run directory written by a sweep") from None
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from None
-    bad_line: tuple[int, str] | None = None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            if bad_line is not None:
-                raise StoreError(
-                    f"{path}, line {bad_line[0]}: not valid JSON ({bad_line[1]}); only the "
-                    "last line may be torn by a crash, so the file is corrupt"
-                )
-            try:
-                record = json.loads(line)
-            except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError mid-character
-                bad_line = (number, str(exc))
-                continue
-            if not isinstance(record, dict):
-                raise StoreError(
-                    f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
-                )
-            if not keep_steps:
-                record.pop("steps", None)
-            yield record
-    if bad_line is not None:
-        warnings.warn(
-            f"{path}, line {bad_line[0]}: skipping a torn last line ({bad_line[1]}); the "
-            "sweep was probably stopped while writing it",
-            TornLineWarning,
-            stacklevel=3,
-        )
 
 
 def score_run(run_dir: str | os.PathLike[str]) -> list[ScoreRow]:

@@ -25,7 +25,7 @@ from hotmess.envs import make_env
 from hotmess.errors import ConfigError, UnknownAgentError
 from hotmess.runner import Episode, SweepConfig, run_episode, run_sweep
 from hotmess.runner.cells import agent_seed
-from hotmess.runner.episode import EpisodeRecord
+from hotmess.store import EpisodeRecord, iter_records
 
 REQUIRE = os.environ.get("HOTMESS_REQUIRE_SANDBOXES") == "1"
 REPO = Path(__file__).resolve().parents[2]
@@ -138,8 +138,7 @@ def test_sweeps_end_to_end_with_a_sandboxed_env(
     )
     result = run_sweep(config)
     assert (result.total, result.ran, result.infra_errors) == (6, 6, 0)
-    lines = (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()
-    records = [EpisodeRecord.model_validate_json(line) for line in lines]
+    records = list(iter_records(tmp_path / "run"))
     assert sorted((r.env, r.horizon) for r in records) == sorted(
         (env, h) for env in envs for h in (1, 8)
     )

@@ -19,7 +19,6 @@ from hotmess.envs import make_env
 from hotmess.envs.base import ToolEnv
 from hotmess.errors import ConfigError
 from hotmess.runner import (
-    EpisodeRecord,
     SweepConfig,
     episode_record,
     run_episode,
@@ -28,6 +27,7 @@ from hotmess.runner import (
 )
 from hotmess.runner.sweep import task_seed
 from hotmess.scoring import score_run
+from hotmess.store import EpisodeRecord
 
 ENVS = ["hotmess/KVSum-v0", "hotmess/PointerChase-v0"]
 MODEL = "scripted-model"

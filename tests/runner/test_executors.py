@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from hotmess.errors import ConfigError, HotmessDeprecationWarning
 from hotmess.cli.progress import SweepProgress
+from hotmess.errors import ConfigError, HotmessDeprecationWarning
 from hotmess.runner import EXECUTORS, SweepConfig, make_executor, run_sweep
 from hotmess.runner.config import parse_duration
 from hotmess.runner.executors import ThreadExecutor

@@ -32,7 +32,7 @@ from hotmess.scoring import (
 )
 from hotmess.scoring.decompositions import brier_decomposition, zero_one_decomposition
 from hotmess.scoring.stats import _cells, _decompose_means, _logistic
-from hotmess.scoring.table import TornLineWarning
+from hotmess.store import TornLineWarning
 
 KV = "hotmess/KVSum-v0"
 PC = "hotmess/PointerChase-v0"

@@ -15,7 +15,7 @@ from hotmess.errors import StoreError
 from hotmess.scoring import ScoreRow, load_episodes, mse_decomposition, score_episodes, score_run
 from hotmess.scoring.decompositions import kl_error_floor
 from hotmess.scoring.samples import outcome_sample
-from hotmess.scoring.table import TornLineWarning
+from hotmess.store import TornLineWarning
 
 DELTA = 1e-12
 

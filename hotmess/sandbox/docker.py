@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hotmess.errors import SandboxError
-from hotmess.sandbox import lifecycle
+from hotmess.sandbox import keeper, lifecycle
 from hotmess.sandbox.base import SandboxConfig
 from hotmess.sandbox.shell import ShellSandbox, ShellSession, spawn
 
@@ -94,10 +94,13 @@ class DockerSandbox(ShellSandbox):
                     nano_cpus=int(config.cpus * 1e9),
                     pids_limit=config.pids,
                     read_only=True,
+                    # SETUID/SETGID only let the root keeper start the shell as the sandbox
+                    # user; that user's processes can never gain them (no-new-privileges).
                     cap_drop=["ALL"],
+                    cap_add=["SETUID", "SETGID"],
                     security_opt=["no-new-privileges"],
                     tmpfs={
-                        config.workdir: f"rw,exec,size={config.memory_mb}m,uid={config.uid},gid={config.uid},mode=0755",
+                        config.workdir: f"rw,exec,size={config.work_mb}m,uid={config.uid},gid={config.uid},mode=0755",
                         "/tmp": "rw,exec,size=256m,mode=1777",
                     },
                     volumes={str(io): {"bind": IO_INSIDE, "mode": "rw"}},
@@ -111,29 +114,20 @@ class DockerSandbox(ShellSandbox):
                     f"docker could not start the sandbox container: {exc.explanation or exc}"
                 ) from None
             lifecycle.track(self)
-        argv = [
-            "docker",
-            "exec",
-            "-it",
-            "-u",
-            str(config.uid),
-            "-w",
-            config.workdir,
-            self.container.id,
-            "bash",
-            "--noprofile",
-            "--norc",
-            "--noediting",
-            "-i",
-        ]
+        # The keeper runs as root in isolated mode (-I): nothing the agent writes is imported.
+        argv = ["docker", "exec", "-it", "-u", "0", "-w", "/", self.container.id]
+        argv += ["python3", "-I", "-c", Path(keeper.__file__).read_text(), str(config.uid)]
+        argv += ["bash", "--noprofile", "--norc", "--noediting", "-i"]
         try:
             self.shell = ShellSession(
-                lambda: spawn(argv),
+                lambda _fd: spawn(argv),
                 io,
                 IO_INSIDE,
                 config.workdir,
                 output_limit=config.output_limit_bytes,
+                transfer_limit=config.transfer_limit_bytes,
                 kill_foreground=self._kill_foreground,
+                keeper=True,
             )
         except Exception:
             self.close()

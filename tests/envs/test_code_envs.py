@@ -118,11 +118,21 @@ def test_run_tests_shows_pytest_results(sandbox_kind, env_id, open_envs):
     assert submit(env).success
 
 
-@pytest.mark.slow
+#: Everywhere a file that is not part of the read-only system image can be: every mount
+#: the sandbox may write (its workdir, /tmp, the I/O directory, /dev/shm...), plus the
+#: usual scratch places. No time bound: it is small on both backends, whatever the load.
+WRITABLE_PLACES = (
+    "{ awk '$4 ~ /^rw/ && $3 !~ /^(proc|sysfs|devpts|mqueue|cgroup2?)$/ { print $2 }'"
+    ' /proc/self/mounts; echo /work /tmp /var/tmp /dev/shm /run "$HOME"; }'
+    " | tr ' ' '\\n' | sort -u | while read -r d; do [ -d \"$d\" ] && printf '%s\\0' \"$d\"; done"
+)
+
+
 @pytest.mark.parametrize("env_id", CODE_ENVS)
 def test_hidden_tests_are_nowhere_in_the_sandbox_before_scoring(sandbox_kind, env_id, open_envs):
-    """What an agent would try: search the whole filesystem for test definitions and for
-    anything called hidden. None of the hidden tests is there (the visible ones are)."""
+    """What an agent would try: search every place a file could have been put for test
+    definitions and for anything called hidden. None of the hidden tests is there (the
+    visible ones are), and one planted in an odd place would be found."""
     env = open_envs(env_id, horizon=4, sandbox=sandbox_kind)
     env.reset(seed=11)
     hidden = "".join(f"def {name}(\n" for name in env.task.test_names)
@@ -130,16 +140,21 @@ def test_hidden_tests_are_nowhere_in_the_sandbox_before_scoring(sandbox_kind, en
     env.step(tool_call("write_file", path="/work/.hidden-names", content=hidden))
     env.step(tool_call("write_file", path="/work/.visible-names", content=visible))
     searches = [
-        'timeout 50 grep -rI --exclude-dir=proc --exclude-dir=sys --exclude=".*-names" "def test_" /'
-        " 2>/dev/null",
-        'find / -name "*hidden*" -not -path "/proc/*" -not -name "*-names" 2>/dev/null'
-        " | xargs -r cat 2>/dev/null",
+        f'{WRITABLE_PLACES} | xargs -0 grep -rI -D skip --exclude=".*-names" "def test_" 2>/dev/null',
+        f"{WRITABLE_PLACES} | xargs -0 -I{{}} find {{}} -name '*hidden*' -not -name '*-names'"
+        " 2>/dev/null | xargs -r cat 2>/dev/null",
     ]
     for command in searches:
         found = env.step(tool_call("bash", command=f"{command} | grep -F -f /work/.hidden-names"))
         assert found[0] == "(no output)\n[exit code 1]", command
     control = f"{searches[0]} | grep -F -f /work/.visible-names | wc -l"
     assert env.step(tool_call("bash", command=control))[0].startswith("4\n"), "the search works"
+    name = env.task.test_names[0]
+    plant = f"mkdir -p /tmp/.cache/x && printf 'def {name}():\\n' > /tmp/.cache/x/hidden_t.py"
+    env.step(tool_call("bash", command=plant))
+    for command in searches:
+        found = env.step(tool_call("bash", command=f"{command} | grep -F -f /work/.hidden-names"))
+        assert f"def {name}(" in found[0] and found[0].endswith("[exit code 0]"), command
 
 
 @pytest.mark.parametrize("env_id", CODE_ENVS)

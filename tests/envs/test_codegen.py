@@ -14,6 +14,7 @@ import time
 import pytest
 
 from hotmess.envs import make_env
+from hotmess.envs.codegen import HIDDEN_FILE_RUNNER as HIDDEN_RUNNER
 from hotmess.envs.codegen import (
     TEMPLATES,
     TemplateDeck,
@@ -24,7 +25,7 @@ from hotmess.envs.codegen import (
     verify,
 )
 from hotmess.envs.codegen.templates import DEAL_ORDER
-from hotmess.envs.sandboxed import HIDDEN_RUNNER
+from hotmess.envs.grading import grade_locally
 from hotmess.envs.taskgen import TaskRandom
 
 CODE_ENVS = ["hotmess/CodeFix-v0", "hotmess/CodeBuild-v0"]
@@ -211,14 +212,43 @@ def hidden_results(task, files, root):
     return [results.get(name, False) for name in task.test_names]
 
 
+def graded_on_host(task, files, root):
+    """The grader's verdicts on `files` in `root`: its collector run on the host."""
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return grade_locally(root, task.checks)
+
+
 @pytest.mark.parametrize("env_id", CODE_ENVS)
 def test_fixed_code_passes_and_seeded_code_fails_the_hidden_tests_on_the_host(env_id, tmp_path):
+    """Both the hidden test files and the checks the grader runs in their place."""
     env = generated(env_id, 12, 3)
     files = dict(env.task.files)
     assert hidden_results(env.task, files, tmp_path / "before") == [False] * 12
-    for step in env.task.steps:
+    assert graded_on_host(env.task, files, tmp_path / "graded-before") == [False] * 12
+    half = dict(files)
+    for i, step in enumerate(env.task.steps):
         assert apply_edit(files, step.right)
+        if i % 2 == 0:
+            assert apply_edit(half, step.right)
     assert hidden_results(env.task, files, tmp_path / "after") == [True] * 12
+    assert graded_on_host(env.task, files, tmp_path / "graded-after") == [True] * 12
+    halves = [i % 2 == 0 for i in range(12)]
+    assert hidden_results(env.task, half, tmp_path / "half") == halves
+    assert graded_on_host(env.task, half, tmp_path / "graded-half") == halves
+
+
+@pytest.mark.parametrize("env_id", CODE_ENVS)
+def test_the_checks_are_the_hidden_tests_as_data(env_id):
+    env = generated(env_id, 17, 4)
+    assert [check.name for check in env.task.checks] == env.task.test_names
+    hidden = "".join(env.task.hidden.values())
+    for check in env.task.checks:
+        assert f"def {check.name}():" in hidden
+        for args, expected in zip(check.calls, check.expected, strict=True):
+            assert f"{check.function}({', '.join(map(repr, args))})" in hidden
+            assert "_same(got[" in hidden and repr(expected) in hidden
 
 
 def test_reset_generation_at_horizon_64_is_fast():

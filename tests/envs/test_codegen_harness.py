@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from hotmess.envs.codegen import HIDDEN_FILE_RUNNER as HIDDEN_RUNNER
 from hotmess.envs.codegen import HIDDEN_HEADER, Case, GeneratedFunction, harness, hidden_tests
-from hotmess.envs.sandboxed import HIDDEN_RUNNER
 
 TOOLS = '''
 import os

@@ -10,9 +10,9 @@ removing or reordering templates changes the tasks seeds generate: bump the fami
 versions when you do.
 
 Modules: `functions` (what a template is and draws), `templates` (the templates, one module
-per family), `verify` (bugs checked, functions dealt), `render` (sources, visible and hidden
-tests), `harness` (the top of every hidden test file, a real module), `env` (edits, the
-oracle and the env base CodeFix and CodeBuild share).
+per family), `verify` (bugs checked, functions dealt), `render` (sources, visible tests,
+hidden test files and the checks the grader runs), `harness` (the top of every hidden test
+file, a real module), `env` (edits, the oracle and the env base CodeFix and CodeBuild share).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from hotmess.envs.codegen.functions import (
     template,
 )
 from hotmess.envs.codegen.render import (
+    HIDDEN_FILE_RUNNER,
     HIDDEN_HEADER,
+    hidden_checks,
     hidden_tests,
     import_block,
     render_function,
@@ -51,6 +53,7 @@ from hotmess.envs.codegen.verify import (
 )
 
 __all__ = [
+    "HIDDEN_FILE_RUNNER",
     "HIDDEN_HEADER",
     "TEMPLATES",
     "Case",
@@ -67,6 +70,7 @@ __all__ = [
     "edit_action",
     "function_name",
     "generate_function",
+    "hidden_checks",
     "hidden_tests",
     "import_block",
     "render_function",

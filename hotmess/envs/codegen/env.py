@@ -1,6 +1,6 @@
 """What the coding families share: the edits an oracle makes (each unique whatever the
 other functions have become), the generated task, and the env base that scores by hidden
-tests."""
+tests, run by the grader (envs/grading.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hotmess.envs.base import Tool, tool_call
+from hotmess.envs.grading import Check
 from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.outcome import Outcome
 
@@ -75,12 +76,14 @@ class EditOracle:
 
 @dataclass(frozen=True)
 class CodeTask:
-    """A generated coding task: workdir files, hidden test files and names, oracle steps."""
+    """A generated coding task: workdir files, hidden test files and names, oracle steps,
+    and the hidden tests as checks (what the grader runs: the files are their record)."""
 
     files: dict[str, str]
     hidden: dict[str, str]
     test_names: list[str]
     steps: list[EditStep]
+    checks: list[Check]
 
 
 class GeneratedCodeEnv(SandboxEnv):
@@ -103,7 +106,7 @@ class GeneratedCodeEnv(SandboxEnv):
         return len(self.task.steps) + 1
 
     def _judge(self, answer: Any) -> Outcome:
-        passed = self.run_hidden_tests(self.task.hidden, self.task.test_names)
+        passed = self.grade(self.task.checks)
         return Outcome(
             kind="tests",
             prediction=passed,

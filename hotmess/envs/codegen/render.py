@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any
 
 from hotmess.envs.codegen.functions import Case, GeneratedFunction
+from hotmess.envs.grading import Check
 
 
 def _wrap(text: str, indent: str = "    ", hanging: str | None = None) -> list[str]:
@@ -56,14 +57,27 @@ def import_block(module: str, names: Sequence[str]) -> str:
     return f"from {module} import (\n" + "".join(f"    {name},\n" for name in names) + ")\n"
 
 
-#: The top of every hidden test file: the harness module `harness.py`, verbatim. The agent's
-#: code never runs in the process that decides the verdict: each function runs in a child
-#: interpreter that only sends back the `repr` of its outputs, which are compared there. So
-#: patching `sys.stdout`, builtins or the runner from inside the agent's module changes
-#: nothing; passing takes correct outputs.
+#: The top of every hidden test file: the harness module `harness.py`, verbatim. The hidden
+#: test files are the readable record of a task's hidden tests (pinned, with the task, by
+#: its fingerprint) and run on their own with HIDDEN_FILE_RUNNER; scoring never sends them
+#: into a sandbox: it grades `hidden_checks`, the same cases as data (see envs/grading.py).
 HIDDEN_HEADER = (
     resources.files("hotmess.envs.codegen").joinpath("harness.py").read_text(encoding="utf-8")
 ).rstrip("\n")
+
+
+def hidden_checks(module: str, functions: Sequence[GeneratedFunction]) -> list[Check]:
+    """The checks `hidden_tests` asserts, as data: one per function, `test_<name>`."""
+    return [
+        Check(
+            f"test_{f.name}",
+            module,
+            f.name,
+            tuple(tuple(case.args) for case in f.cases),
+            tuple(case.expected for case in f.cases),
+        )
+        for f in functions
+    ]
 
 
 def hidden_tests(module: str, functions: Sequence[GeneratedFunction]) -> str:
@@ -82,3 +96,43 @@ def hidden_tests(module: str, functions: Sequence[GeneratedFunction]) -> str:
         ]
         parts.append("\n".join(lines))
     return "\n\n\n".join(parts) + "\n"
+
+
+#: Runs hidden test files without pytest, outside the scoring path (to check a task on the
+#: host): `python3 -I runner.py ROOT SECONDS FILE...` with a nonce on stdin, each test under
+#: an alarm; prints one JSON line of verdicts after `HMRESULT <nonce> `.
+HIDDEN_FILE_RUNNER = textwrap.dedent(
+    """
+    import importlib.util, json, signal, sys, traceback
+    nonce = sys.stdin.readline().strip()  # not in argv, where /proc/<pid>/cmdline would show it
+    root, per_test = sys.argv[1], float(sys.argv[2])
+    sys.path.insert(0, root)
+    results = {}
+
+    def alarm(signum, frame):
+        raise TimeoutError("test took too long")
+
+    signal.signal(signal.SIGALRM, alarm)
+    for path in sys.argv[3:]:
+        spec = importlib.util.spec_from_file_location("hidden_" + str(len(results)), path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, per_test * 4)
+            spec.loader.exec_module(module)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        except BaseException:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            print("import of", path, "failed:", traceback.format_exc(limit=2), file=sys.stderr)
+            continue
+        for name in sorted(n for n in vars(module) if n.startswith("test_")):
+            try:
+                signal.setitimer(signal.ITIMER_REAL, per_test)
+                getattr(module, name)()
+                results[name] = True
+            except BaseException:
+                results[name] = False
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    sys.stdout.write("\\nHMRESULT " + nonce + " " + json.dumps(results) + "\\n")
+    """
+)

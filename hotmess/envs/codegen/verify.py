@@ -7,18 +7,17 @@ from __future__ import annotations
 import ast
 import copy
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from hotmess.envs.codegen import harness
 from hotmess.envs.codegen.functions import Case, Draft, GeneratedFunction, Template
 from hotmess.envs.codegen.templates import TEMPLATES
+from hotmess.envs.grading import same
 from hotmess.envs.taskgen import TaskRandom
 
-#: The comparison hidden tests use, defined once in the harness that every hidden test file
-#: starts with: run here to verify bugs, there to score. Types must match all the way down
-#: (ints and floats compare as numbers), so an object that claims to equal everything fails.
-same: Callable[[Any, Any], bool] = harness._same
+#: `same`, the grader's comparison, verifies bugs here as it scores there. Types must match
+#: all the way down (ints and floats compare as numbers), so an object that claims to equal
+#: everything fails. The hidden test files' `_same` is the same function, frozen with them.
 
 QUALIFIERS = ("raw", "daily", "local", "net", "batch", "user", "legacy", "safe", "team", "shop")
 

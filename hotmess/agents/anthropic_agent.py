@@ -187,6 +187,14 @@ class AnthropicAgent(ChatAgent):
             # One action per step is the env's contract; asking for one call keeps the
             # model from planning around calls that would never run.
             body["tool_choice"] = {"type": "auto", "disable_parallel_tool_use": True}
+            # The API refuses a forced tool with extended thinking: then only the offered
+            # tools (submit alone) and the env's notice ask for the final answer.
+            if self.forced_tool is not None and config.thinking_budget is None:
+                body["tool_choice"] = {
+                    "type": "tool",
+                    "name": self.forced_tool,
+                    "disable_parallel_tool_use": True,
+                }
         if config.thinking_budget is not None:
             body["thinking"] = {"type": "enabled", "budget_tokens": config.thinking_budget}
         # Recent models refuse temperature and top_p together: with top_p given, temperature

@@ -2,7 +2,8 @@
 
 An agent is anything with `reset(task, seed)` and `act(observation) -> action`. `act` may
 return the action string alone, or an `AgentStep` that also reports tokens and cost. An agent
-that can be forked (`--fork-at`) is also `Replayable` or `Reseedable`.
+that can be forked (`--fork-at`) is also `Replayable` or `Reseedable`; one that can be asked
+for its final answer at the action cap is also `FinalAnswering`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,19 @@ class Agent(Protocol):
 def as_step(result: str | AgentStep) -> AgentStep:
     """Normalise what `act` returned."""
     return result if isinstance(result, AgentStep) else AgentStep(action=result)
+
+
+@runtime_checkable
+class FinalAnswering(Protocol):
+    """An agent that can be asked for its final answer. With `final_answer` on, the runner
+    calls `final_answer` instead of `act` for the last allowed action of an episode that
+    has not ended; the action should be a `submit` call (the LLM agents offer the model
+    only `submit` on that request). An agent without it just acts, and an action other
+    than a submit ends the episode truncated."""
+
+    def final_answer(self, observation: str) -> str | AgentStep:
+        """The `submit` call of your answer, given the latest observation."""
+        ...
 
 
 @runtime_checkable

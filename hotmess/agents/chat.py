@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotmess.agents.base import AgentStep, Replayable, Task
+from hotmess.agents.base import AgentStep, FinalAnswering, Replayable, Task
 from hotmess.agents.pricing import cost_usd
 from hotmess.errors import ConfigError
 
@@ -179,8 +179,9 @@ def _bare_objects(text: str) -> list[Any]:
     return found
 
 
-class ChatAgent(Replayable):
-    """An LLM agent over a chat API. Subclasses set `provider` and implement `_complete`."""
+class ChatAgent(Replayable, FinalAnswering):
+    """An LLM agent over a chat API. Subclasses set `provider` and implement `_complete`;
+    while `forced_tool` is set (a final answer), the request must make the model call it."""
 
     provider: ClassVar[str] = "chat"
     Config: ClassVar[type[ChatConfig]] = ChatConfig
@@ -190,6 +191,8 @@ class ChatAgent(Replayable):
         self.messages: list[Message] = []
         self.tools: list[dict[str, Any]] = []
         self.step = 0
+        self.forced_tool: str | None = None
+        """The tool this request must call (`submit`, for a final answer), else None."""
         self._sleep = time.sleep
 
     # -- what a provider implements -----------------------------------------------------
@@ -228,6 +231,17 @@ class ChatAgent(Replayable):
     @property
     def system_prompt(self) -> str:
         return self.messages[0].content if self.messages else self.config.system_prompt
+
+    def final_answer(self, observation: str) -> AgentStep:
+        """`act`, with only `submit` offered and the request forcing the model to call it
+        (`tool_choice` for the APIs, the grammar for `local:`)."""
+        tools = self.tools
+        self.tools = [spec for spec in tools if spec["function"]["name"] == "submit"]
+        self.forced_tool = "submit" if self.tools else None
+        try:
+            return self.act(observation)
+        finally:
+            self.tools, self.forced_tool = tools, None
 
     def act(self, observation: str) -> AgentStep:
         if self.step > 0:

@@ -304,6 +304,11 @@ def call_grammar(tools: list[dict[str, Any]], max_chars: int) -> CallGrammar:
     return _grammars[key]
 
 
+def submit_grammar(tools: list[dict[str, Any]], max_chars: int) -> CallGrammar:
+    """The grammar of a final answer: a call to `submit` alone."""
+    return call_grammar([s for s in tools if s["function"]["name"] == "submit"], max_chars)
+
+
 # -- the agent --------------------------------------------------------------------------
 
 
@@ -340,6 +345,14 @@ class LocalAgent(ChatAgent):
         super().reset(task, seed)
         self._calls = call_grammar(task.tools, self.config.max_string_chars)
 
+    def grammar(self) -> CallGrammar:
+        """This request's grammar: one call to any of the task's tools, or to `submit`
+        alone when the request asks for the final answer (`forced_tool`)."""
+        assert self._calls is not None, "reset() first"
+        if self.forced_tool is not None:
+            return submit_grammar(self.tools, self.config.max_string_chars)
+        return self._calls
+
     def prompt_tokens(self, messages: list[Message]) -> list[int]:
         """The transcript as the model reads it: its chat template, then its tokenizer."""
         rendered = self.model.formatter(
@@ -354,11 +367,11 @@ class LocalAgent(ChatAgent):
     def request(self, messages: list[Message], seed: int) -> dict[str, Any]:
         """The keyword arguments of `Llama.create_completion` for this step. The benchmark
         sends the same ones straight to llama-cpp-python."""
-        assert self._calls is not None, "reset() first"
-        max_tokens = max(self.config.max_tokens, self._calls.max_tokens)
+        calls = self.grammar()
+        max_tokens = max(self.config.max_tokens, calls.max_tokens)
         kwargs: dict[str, Any] = {
             "prompt": self._fit_window(messages, max_tokens),
-            "grammar": self._calls.grammar,
+            "grammar": calls.grammar,
             "max_tokens": max_tokens,
             "temperature": self.config.temperature,
             "top_p": 1.0 if self.config.top_p is None else self.config.top_p,

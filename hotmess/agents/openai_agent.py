@@ -124,6 +124,8 @@ class OpenAIAgent(ChatAgent):
         if tools:
             body["tools"] = tools
             body["tool_choice"] = "auto"
+            if self.forced_tool is not None:
+                body["tool_choice"] = {"type": "function", "function": {"name": self.forced_tool}}
         body.update(config.extra)
         return body
 

@@ -34,6 +34,13 @@ def run_command(
             "--option", "-O", help="Env option KEY=VALUE (repeatable), e.g. -O difficulty=hard."
         ),
     ] = None,
+    final_answer: Annotated[
+        bool,
+        typer.Option(
+            "--final-answer/--no-final-answer",
+            help="At the action cap, ask for the final answer (only submit allowed).",
+        ),
+    ] = True,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the episode record as JSON.")
     ] = False,
@@ -48,9 +55,17 @@ def run_command(
     from hotmess.sandbox import default_kind
 
     options = _env_options(option or [])
-    environment = make_env(env, horizon=horizon, sandbox=sandbox or default_kind(), **options)
+    environment = make_env(
+        env,
+        horizon=horizon,
+        sandbox=sandbox or default_kind(),
+        final_answer=final_answer,
+        **options,
+    )
     try:
-        cell = single_cell(env, horizon, seed, agent, sample=sample, env_options=options)
+        cell = single_cell(
+            env, horizon, seed, agent, sample=sample, env_options=options, final_answer=final_answer
+        )
         episode = run_episode(environment, make_agent(agent), seed, agent_seed=cell.agent_seed)
         record = episode_record(cell, episode)
     finally:
@@ -68,6 +83,8 @@ def run_command(
     outcome = record.outcome
     verdict = "[green]success[/green]" if outcome.success else "[red]failure[/red]"
     extra = " (truncated at the action cap)" if outcome.truncated else ""
+    if outcome.forced:
+        extra = " (answer forced at the action cap)"
     if outcome.infra_error:
         extra = f" (infrastructure error: {outcome.infra_error})"
     console.print(

@@ -23,6 +23,8 @@ from hotmess.outcome import Outcome, OutcomeKind
 #: `spaces.Text` default is alphanumeric only.
 CHARSET = string.printable
 MAX_TEXT = 1_000_000
+#: Appended to the observation before the last allowed action when `final_answer` is on.
+FINAL_ANSWER_NOTICE = "[One action left: you must submit your answer now.]"
 _CHARSET_SET = frozenset(CHARSET)
 
 
@@ -84,6 +86,10 @@ class Oracle(Protocol):
     def act(self, observation: str, *, mistake: float | None = None) -> str:
         """The next action, given the last observation."""
         ...
+
+    # Optional: `guess() -> str | None`, the submit call of the best answer from what the
+    # oracle has read so far (called after `act`), which scripted agents send when the
+    # episode asks for a final answer before the solution is done (`final_answer`).
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -164,6 +170,7 @@ class ToolEnv(gym.Env[str, str]):
         sandbox_options: dict[str, Any] | None = None,
         max_observation_chars: int = 16_000,
         render_mode: str | None = None,
+        final_answer: bool = True,
     ) -> None:
         if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
@@ -177,6 +184,7 @@ class ToolEnv(gym.Env[str, str]):
         self.sandbox_options = dict(sandbox_options or {})
         self.max_observation_chars = max_observation_chars
         self._max_actions_arg = max_actions
+        self.final_answer = final_answer
         self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
         self.task_seed: int | None = None
@@ -233,12 +241,20 @@ class ToolEnv(gym.Env[str, str]):
             return self._max_actions_arg
         return math.ceil(self.cap_factor * self._min_actions())
 
+    @property
+    def submit_only(self) -> bool:
+        """Whether the next action is the final answer: with `final_answer` on, the last
+        allowed action of an unfinished episode, where only `submit` is asked for (the way
+        the paper forces an answer when a reasoning budget runs out). Another action is
+        still carried out, and the episode then ends truncated."""
+        return self.final_answer and not self._done and self.n_actions == self.max_actions - 1
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         """Generate the task for `seed` (drawn from the env's RNG when None) and return
         `(prompt, info)`; info carries `prompt`, `tools` (OpenAI function specs),
-        `horizon`, `max_actions`, `task_seed`."""
+        `horizon`, `max_actions`, `task_seed` and `submit_only` (see `step`)."""
         super().reset(seed=seed)
         if seed is None:
             seed = int(self.np_random.integers(0, 2**31 - 1))
@@ -265,15 +281,21 @@ class ToolEnv(gym.Env[str, str]):
             "horizon": self.horizon,
             "max_actions": self.max_actions,
             "task_seed": self.task_seed,
+            "submit_only": self.submit_only,
         }
+        if self.submit_only:
+            prompt += f"\n{FINAL_ANSWER_NOTICE}"
         return sanitize(prompt, MAX_TEXT), info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Run one tool call. A malformed call or a failing tool is an observation, never an
         exception, and counts as an action. Terminates on a valid submit; truncates at the
-        action cap. `info["outcome"]` is set on the last step."""
+        action cap. `info["outcome"]` is set on the last step. With `final_answer` on, the
+        observation before the last allowed action says that only `submit` remains, and
+        `info["submit_only"]` is True; a submit then is recorded as `forced`."""
         if self._done:
             raise RuntimeError("step() called on a finished episode: call reset() first")
+        forced = self.submit_only
         self.n_actions += 1
         info: dict[str, Any] = {"n_actions": self.n_actions, "error": False, "tool": None}
         try:
@@ -295,9 +317,13 @@ class ToolEnv(gym.Env[str, str]):
         if terminated or truncated:
             assert self._outcome is not None
             self._outcome.n_actions = self.n_actions
+            self._outcome.forced = forced and terminated
             info["outcome"] = self._outcome
             reward = 1.0 if self._outcome.success else 0.0
             self._done = True
+        info["submit_only"] = self.submit_only
+        if info["submit_only"]:
+            observation += f"\n{FINAL_ANSWER_NOTICE}"
         observation = sanitize(observation, self.max_observation_chars)
         self._transcript += [f"> {action}", observation]
         return observation, reward, terminated, truncated, info

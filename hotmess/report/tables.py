@@ -74,7 +74,7 @@ def summary_tables(runs: Sequence[ReportRun], labels: Labels) -> str:
     """Every cell's statistics with intervals: headline metrics first, the others folded."""
     header = [
         "env", "agent", "horizon", "metric", "tasks", "samples", "success", "bias", "variance",
-        "error", "incoherence",
+        "error", "incoherence", "forced",
     ]  # fmt: skip
     headline: list[list[str]] = []
     other: list[list[str]] = []
@@ -93,6 +93,7 @@ def summary_tables(runs: Sequence[ReportRun], labels: Labels) -> str:
                 with_ci(c.variance, c.variance_ci),
                 with_ci(c.error, c.error_ci),
                 with_ci(c.incoherence, c.incoherence_ci),
+                escape(fmt(c.forced_share)),
             ]
             if get_metric(c.metric).headline:
                 headline.append(row)

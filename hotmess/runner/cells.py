@@ -46,12 +46,17 @@ class Cell:
     """For a fork: which of the K continuations this is."""
     prefix: Fork | None = None
     """For a fork: the trunk's first `fork_at` actions and its agent seed."""
+    final_answer: bool = False
+    """Whether the env asks for a final answer at the action cap (`SweepConfig.final_answer`)."""
 
     @property
     def key(self) -> str:
         base = cell_key(
             self.env, dict(self.env_options), self.horizon, self.task_seed, self.sample, self.agent
         )
+        if self.final_answer:
+            # Off keeps the keys episodes had before the setting existed, which ran without it.
+            base = _hash(["final_answer", base])
         if self.fork_of is None:
             return base
         return _hash(["fork", base, self.fork_of, self.fork_at, self.fork])
@@ -110,6 +115,7 @@ def single_cell(
     sample: int = 0,
     env_options: dict[str, Any] | None = None,
     sandbox: str = "none",
+    final_answer: bool = True,
 ) -> Cell:
     """The cell of a stand-alone episode (`hotmess run`): task index 0, seeded as a sweep
     seeds its samples."""
@@ -123,6 +129,7 @@ def single_cell(
         agent,
         agent_seed(task_seed, horizon, sample),
         sandbox,
+        final_answer=final_answer,
     )
 
 
@@ -184,13 +191,21 @@ class EpisodeRunner:
         return episode_record(cell, episode)
 
     def _env(self, cell: Cell) -> ToolEnv:
-        key = (cell.env, cell.env_options, cell.horizon, cell.sandbox, cell.sandbox_options)
+        key = (
+            cell.env,
+            cell.env_options,
+            cell.horizon,
+            cell.sandbox,
+            cell.sandbox_options,
+            cell.final_answer,
+        )
         if key not in self.envs:
             self.envs[key] = make_env(
                 cell.env,
                 horizon=cell.horizon,
                 sandbox=cell.sandbox,
                 sandbox_options=dict(cell.sandbox_options),
+                final_answer=cell.final_answer,
                 **dict(cell.env_options),
             )
         return self.envs[key]

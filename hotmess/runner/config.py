@@ -55,6 +55,10 @@ class SweepConfig(BaseModel):
     """Episodes per task, agent and horizon: the samples bias and variance are estimated from."""
     seed: int = 0
     """Sweep seed: fixes every task seed and agent seed."""
+    final_answer: bool = True
+    """At the action cap, ask for the final answer: the last allowed action may only be
+    `submit` (LLM agents are offered only it), and the episode records the answer as
+    forced. Off: an agent that has not submitted by the cap is truncated with no answer."""
     env_options: dict[str, dict[str, Any]] = {}
     """Extra keyword arguments per env id, e.g. `{"hotmess/PointerChase-v0": {"n_colours": 6}}`."""
     sandbox: str = Field(default_factory=lambda: os.environ.get("HOTMESS_SANDBOX") or "auto")

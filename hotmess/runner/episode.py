@@ -11,6 +11,8 @@ from typing import Any
 
 from hotmess.agents.base import (
     Agent,
+    AgentStep,
+    FinalAnswering,
     Replayable,
     Reseedable,
     Task,
@@ -64,6 +66,9 @@ def run_episode(
     actions are taken first (marked `replayed`), then the agent continues on its own: a
     `Replayable` agent is told each of them, a `Reseedable` one regenerates them from the
     trunk's seed (checked action by action) and is then reseeded. Other agents cannot fork.
+
+    At the env's final-answer step (`env.submit_only`), a `FinalAnswering` agent is asked
+    for its final answer instead of its next action; any other agent just acts.
     """
     started = time.time()
     observation, info = env.reset(seed=seed)
@@ -81,7 +86,7 @@ def run_episode(
         observation, outcome = _start(env, agent, task, observation, agent_seed, fork, steps)
         while outcome is None:
             t0 = time.perf_counter()
-            step = as_step(agent.act(observation))
+            step = _next_step(agent, observation, env.submit_only)
             t1 = time.perf_counter()
             if step.infra_error is not None:
                 outcome = env.abandon(step.infra_error)
@@ -148,6 +153,12 @@ def _start(
     if replay is None and reseed is not None:
         reseed(agent_seed)
     return observation, None
+
+
+def _next_step(agent: Agent, observation: str, submit_only: bool) -> AgentStep:
+    if submit_only and isinstance(agent, FinalAnswering):
+        return as_step(agent.final_answer(observation))
+    return as_step(agent.act(observation))
 
 
 def _oracle_or_none(env: ToolEnv) -> Any:

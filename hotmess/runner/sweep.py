@@ -75,6 +75,7 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
                                 agent_seed(seed, horizon, sample),
                                 sandbox,
                                 sandbox_options,
+                                final_answer=config.final_answer,
                             )
                         )
     return cells
@@ -397,6 +398,7 @@ def _resample(first: Cell, sample: int, round_number: int) -> Cell:
         first.sandbox,
         first.sandbox_options,
         round=round_number,
+        final_answer=first.final_answer,
     )
 
 
@@ -456,6 +458,7 @@ def _fork_cells(
                         fork_at=t,
                         fork=k,
                         prefix=Fork(tuple(actions[:t]), trunk["agent_seed"]),
+                        final_answer=config.final_answer,
                     )
                 )
     return cells

@@ -464,6 +464,8 @@ class CellStats:
     """Over every non-censored episode of the cell's task seeds."""
     incoherence_replicates: int = 0
     """Bootstrap replicates whose incoherence was defined (of n_boot)."""
+    forced_share: float = math.nan
+    """As `ScoreRow.forced_share`: the share of answers forced at the action cap."""
 
 
 def cell_stats(
@@ -527,6 +529,7 @@ def cell_stats(
                     success_rate=row.success_rate,
                     success_ci=success_ci,
                     incoherence_replicates=defined,
+                    forced_share=row.forced_share,
                 )
             )
     return stats

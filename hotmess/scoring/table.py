@@ -61,6 +61,9 @@ class ScoreRow:
     """Non-censored episodes that hit the action cap."""
     infra_errors: int
     """Episodes censored because the harness, not the agent, failed."""
+    forced_share: float = float("nan")
+    """Share of non-censored episodes whose answer was forced at the action cap (the
+    sweep's `final_answer`); NaN when every episode was censored."""
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-safe values: NaN becomes None."""
@@ -131,6 +134,7 @@ class CellSamples:
     successes: int = 0
     missing: int = 0
     truncated: int = 0
+    forced: int = 0
     infra_errors: int = 0
     seeds: dict[int | str, int] = field(default_factory=dict)  # task seed → question id
     by_width: dict[int, _Samples] = field(default_factory=dict)
@@ -166,6 +170,7 @@ def add_episode(
     cell.episodes += 1
     cell.successes += bool(outcome.get("success"))
     cell.truncated += bool(outcome.get("truncated"))
+    cell.forced += bool(outcome.get("forced"))
     if outcome.get("prediction") is None:
         cell.missing += 1
     usable = outcome_sample(episodes, index, outcome)
@@ -235,6 +240,7 @@ def score_cell(
             missing=cell.missing,
             truncated=cell.truncated,
             infra_errors=cell.infra_errors,
+            forced_share=cell.forced / cell.episodes if cell.episodes else float("nan"),
         )
         for metric in metrics
     ]

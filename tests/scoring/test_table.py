@@ -105,6 +105,7 @@ def test_scalar_cell_with_ragged_questions_missing_and_censored() -> None:
             "missing": 2,
             "truncated": 1,
             "infra_errors": 1,
+            "forced_share": 0.0,
         }
     )
 

@@ -31,6 +31,7 @@ def print_score_table(rows: list[Any], title: str) -> None:
         "success",
         "missing",
         "trunc.",
+        "agent fail.",
         "infra",
     ):
         table.add_column(
@@ -52,6 +53,7 @@ def print_score_table(rows: list[Any], title: str) -> None:
             _fmt(d["success_rate"], 2),
             str(d["missing"]),
             str(d["truncated"]),
+            str(d["agent_failures"]),
             str(d["infra_errors"]),
         )
     console.print(table)

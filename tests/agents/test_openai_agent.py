@@ -417,13 +417,19 @@ def test_a_time_out_is_retried(chat_server):
 
 
 def test_refused_connections_and_non_completions_are_transient(chat_server):
-    dead = chat_server(lambda r: chat_server.Answer())
+    dead = chat_server(lambda r: chat_server.Answer(), max_requests=5)
     url = dead.base_url
-    dead.stop()
     agent = agent_for(url, max_retries=1)
     agent.reset(task(), seed=1)
+    agent.act("the task")  # the server answered once: from now on it is a reachable host
+    dead.stop()
     step = agent.act("the task")
     assert step.infra_error is not None and "ConnectError" in step.infra_error
+    # A host that never answered is a wrong base_url: a configuration error, no retries.
+    never = agent_for(url, max_retries=5)
+    never.reset(task(), seed=1)
+    with pytest.raises(ConfigError, match="nothing answers at"):
+        never.act("the task")
 
     garbage = chat_server(
         lambda r: chat_server.Answer(200, "<html>bad gateway</html>"), max_requests=5

@@ -119,3 +119,34 @@ def test_sweep_cli_shows_agent_failures_and_takes_env_options(
     assert '"agent_failures": 2' in capsys.readouterr().out
     assert main(["score", str(out)]) == 0
     assert "agent fail." in capsys.readouterr().out
+
+
+SANDBOXED = ["surrogate_command", "surrogate_file", "mkdir_cmd"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("bwrap", marks=pytest.mark.bwrap),
+        pytest.param("docker", marks=pytest.mark.docker),
+    ],
+)
+def test_sandboxed_attacks_are_never_censored(
+    backend: str, plugins: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue("bwrap_ready" if backend == "bwrap" else "docker_ready")
+    out = tmp_path / "run"
+    argv = ["sweep", "-e", "hotmess/FileChain-v0", "--horizons", "2", "--tasks", "1"]
+    argv += ["--samples", "1", "--sandbox", backend, "-o", str(out), "-q"]
+    for attack in SANDBOXED:
+        argv += ["-a", f"adversary:Adversary,attack={attack}"]
+    assert main(argv) == 0
+    records = load_episodes(out)
+    assert len(records) == len(SANDBOXED)
+    for record in records:
+        # Bad bytes and a broken command channel are the agent's doing: a failed episode,
+        # whether the env turned the action into an observation or could not execute it.
+        assert record["outcome"]["infra_error"] is None, record["outcome"]
+        assert not record["outcome"]["success"]
+    assert janitor(dry_run=True, docker=backend == "docker").total == 0

@@ -61,7 +61,7 @@ def run_episode(
     """Run `agent`, seeded with `agent_seed`, on the task `env` generates for `seed` until it
     submits or hits the cap.
 
-    Who is to blame decides how an episode that breaks is kept (docs/sweeps.md):
+    Who is to blame decides how an episode that breaks is kept (docs/running-a-sweep.md, Failures):
     - the agent's failure, scored as a missing answer with `agent_failure` set: anything
       `agent.reset`/`agent.act` raise (SystemExit and KeyboardInterrupt included, unless the
       process really got Ctrl-C), a value `act` returns that is no action, and an exception

@@ -37,6 +37,11 @@ class SandboxError(HotmessError):
     """A sandbox backend cannot be created on this machine."""
 
 
+class InfrastructureError(Exception):
+    """A fault outside the agent while an episode runs (the container engine failing under
+    a sandbox): the episode is censored. Not a HotmessError: the sweep goes on."""
+
+
 class HotmessDeprecationWarning(FutureWarning):
     """A name hotmess still accepts but will drop; the message names the one to use.
 

@@ -22,6 +22,7 @@ from hotmess.agents.chat import (
     Reply,
     ToolCall,
     TransientError,
+    Unreachable,
     http_failure,
     parse_retry_after,
 )
@@ -156,6 +157,8 @@ class AnthropicAgent(ChatAgent):
             raise TransientError(
                 f"{self._what()}: no response within {self.config.timeout_s} s"
             ) from None
+        except httpx.ConnectError as exc:
+            raise Unreachable(f"{self._what()}: {type(exc).__name__}: {exc}") from None
         except httpx.TransportError as exc:
             raise TransientError(f"{self._what()}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:

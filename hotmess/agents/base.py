@@ -46,6 +46,9 @@ class AgentStep:
     infra_error: str | None = None
     """Set when the agent could not act for reasons outside its control (an API that stays
     down after every retry): the runner ends the episode and censors it."""
+    truncated: str | None = None
+    """Set when the agent cannot go on for want of room (its model's context window is
+    full): the runner ends the episode as truncated, this the reason in its step record."""
 
 
 @runtime_checkable

@@ -108,6 +108,16 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+class Unreachable(TransientError):
+    """Nothing answered at all: the host name does not resolve or the connection is refused.
+    Before the server has answered once, that is a wrong base_url, not a passing fault."""
+
+
+class ContextOverflow(Exception):
+    """The server refused the request because the transcript outgrew the model's context
+    window: the episode ends as truncated (there is no room to act), the sweep goes on."""
+
+
 class RetriesExhausted(Exception):
     """Every retry failed: the episode is censored as an infrastructure error."""
 
@@ -194,6 +204,9 @@ class ChatAgent(Replayable, FinalAnswering):
         self.forced_tool: str | None = None
         """The tool this request must call (`submit`, for a final answer), else None."""
         self._sleep = time.sleep
+        self._answered = False
+        """Whether the server has answered once: until then, an unreachable host is a
+        configuration error (exit 2 before every episode is censored), after, a fault."""
 
     # -- what a provider implements -----------------------------------------------------
 
@@ -254,6 +267,8 @@ class ChatAgent(Replayable, FinalAnswering):
             reply, retries = self._with_retries(lambda: self._complete(self.messages, tools, seed))
         except RetriesExhausted as exc:
             return AgentStep(action="", infra_error=str(exc), cost=None)
+        except ContextOverflow as exc:
+            return AgentStep(action="", truncated=f"context window full: {exc}", cost=None)
         call = reply.tool_call or extract_json_call(reply.text)
         if call is None:
             # Not a tool call at all: the env turns it into an observation that says so.
@@ -344,18 +359,30 @@ class ChatAgent(Replayable, FinalAnswering):
         for attempt in range(self.config.max_retries + 1):
             try:
                 with slot:
-                    return request(), attempt
+                    reply = request()
+                self._answered = True
+                return reply, attempt
             except TransientError as exc:
                 failures.append(str(exc))
-                if attempt == self.config.max_retries:
-                    break
+                retry_after = self._failed(exc)
+            if attempt < self.config.max_retries:
                 delay = min(60.0, self.config.backoff_s * 2**attempt) * random.random()
-                if exc.retry_after is not None:
-                    delay = max(delay, exc.retry_after)
-                self._sleep(delay)
+                self._sleep(delay if retry_after is None else max(delay, retry_after))
         raise RetriesExhausted(
             f"{self.provider} request failed {len(failures)} time(s); last: {failures[-1]}"
         )
+
+    def _failed(self, exc: TransientError) -> float | None:
+        """Note a failed request; an unreachable server that never answered is a wrong
+        base_url (ConfigError). Returns the server's Retry-After."""
+        if not isinstance(exc, Unreachable):
+            self._answered = True  # a server that says it is busy is reachable
+        elif not self._answered:
+            raise ConfigError(
+                f"{exc}; nothing answers at {self.endpoint() or 'the API'}: check base_url "
+                "and that the server is running"
+            ) from None
+        return exc.retry_after
 
 
 def _shortened_reply(message: Message) -> str:
@@ -370,10 +397,21 @@ def _shortened_reply(message: Message) -> str:
     return f"{SHORTENED_REPLY.format(n=len(message.content))}\n```json\n{block}\n```"
 
 
+CONTEXT_OVERFLOW = (
+    "context_length_exceeded",  # OpenAI, vLLM, llama_cpp.server
+    "maximum context length",
+    "exceed context window",  # llama.cpp's own message
+    "prompt is too long",  # Anthropic
+)
+"""What a 400 says when the transcript outgrew the model's window."""
+
+
 def http_failure(status: int, body: str, retry_after: str | None, what: str) -> Exception:
     """The exception for a failed HTTP request: transient for 408/409/429/5xx, otherwise
     a `ConfigError` (a bad key, an unknown model, a malformed request will not heal)."""
     snippet = body.strip().replace("\n", " ")[:300]
+    if status in (400, 413) and any(sign in body for sign in CONTEXT_OVERFLOW):
+        return ContextOverflow(f"{what}: HTTP {status}: {snippet}")
     if status in (408, 409, 429) or status >= 500:
         return TransientError(f"{what}: HTTP {status}: {snippet}", parse_retry_after(retry_after))
     return ConfigError(f"{what}: HTTP {status}: {snippet}")

@@ -21,6 +21,7 @@ from hotmess.agents.chat import (
     Reply,
     ToolCall,
     TransientError,
+    Unreachable,
     http_failure,
 )
 from hotmess.errors import ConfigError
@@ -86,6 +87,8 @@ class OpenAIAgent(ChatAgent):
             raise TransientError(f"{what}: no answer within {self.config.timeout_s} s") from None
         except httpx.UnsupportedProtocol as exc:
             raise ConfigError(f"{what}: {exc}") from None
+        except httpx.ConnectError as exc:
+            raise Unreachable(f"{what}: {type(exc).__name__}: {exc}") from None
         except httpx.TransportError as exc:
             raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,12 +19,37 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console()
 if not console.is_terminal:
     # Piped output (CI logs, `| less`) keeps every column readable instead of 80 wide.
     console = Console(width=200)
 err_console = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from hotmess import __version__
+
+        console.print(f"hotmess {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print hotmess's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Measure how AI agents fail as their tasks get longer: horizon sweeps and
+    bias-variance decompositions."""
 
 
 def _one_line_deprecations(show: Callable[..., None]) -> Callable[..., None]:

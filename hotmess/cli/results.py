@@ -32,6 +32,7 @@ def print_score_table(rows: list[Any], title: str) -> None:
         "missing",
         "trunc.",
         "forced",
+        "agent fail.",
         "infra",
     ):
         table.add_column(
@@ -54,6 +55,7 @@ def print_score_table(rows: list[Any], title: str) -> None:
             str(d["missing"]),
             str(d["truncated"]),
             _fmt(d["forced_share"], 2),
+            str(d["agent_failures"]),
             str(d["infra_errors"]),
         )
     console.print(table)

@@ -47,14 +47,18 @@ def run_command(
 ) -> None:
     """Run one episode and print its transcript.
 
+    Exit status: 0 when the episode ran (whatever the agent did), 4 when an infrastructure
+    error censored it, 2 on bad input.
+
     Example: [bold]hotmess run hotmess/KVSum-v0 --agent noisy:p=0.2 --horizon 8 --seed 3[/bold]
     """
     from hotmess.agents import make_agent
     from hotmess.envs import make_env
     from hotmess.runner import episode_record, run_episode, single_cell
+    from hotmess.runner.interrupts import sigint_raises
     from hotmess.sandbox import default_kind
 
-    options = _env_options(option or [])
+    options = env_options(option or [])
     environment = make_env(
         env,
         horizon=horizon,
@@ -66,13 +70,25 @@ def run_command(
         cell = single_cell(
             env, horizon, seed, agent, sample=sample, env_options=options, final_answer=final_answer
         )
-        episode = run_episode(environment, make_agent(agent), seed, agent_seed=cell.agent_seed)
+        with sigint_raises():
+            episode = run_episode(environment, make_agent(agent), seed, agent_seed=cell.agent_seed)
         record = episode_record(cell, episode)
     finally:
         environment.close()
     if as_json:
         print(record.model_dump_json(indent=2))
-        return
+    else:
+        _print_transcript(env, horizon, seed, agent, record)
+    if record.outcome.infra_error:
+        # The episode says nothing about the agent: a script must not take it as a result.
+        raise typer.Exit(INFRA_EXIT)
+
+
+INFRA_EXIT = 4
+"""`hotmess run`'s exit status when the episode hit an infrastructure error (censored)."""
+
+
+def _print_transcript(env: str, horizon: int, seed: int, agent: str, record: Any) -> None:
     console.rule(f"{env}  horizon {horizon}  task seed {seed}  agent {agent}")
     console.print(record.prompt, markup=False, highlight=False)
     for number, step in enumerate(record.steps, 1):
@@ -85,6 +101,8 @@ def run_command(
     extra = " (truncated at the action cap)" if outcome.truncated else ""
     if outcome.forced:
         extra = " (answer forced at the action cap)"
+    elif outcome.agent_failure:
+        extra = f" (the agent's failure: {outcome.agent_failure})"
     if outcome.infra_error:
         extra = f" (infrastructure error: {outcome.infra_error})"
     console.print(
@@ -94,7 +112,8 @@ def run_command(
     )
 
 
-def _env_options(items: list[str]) -> dict[str, Any]:
+def env_options(items: list[str]) -> dict[str, Any]:
+    """`-O KEY=VALUE` options as a mapping; VALUE is read as JSON when it parses."""
     options: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -10,6 +10,7 @@ import typer
 
 from hotmess.cli.app import app, console, err_console
 from hotmess.cli.flags import derive_flags, with_config_flags
+from hotmess.cli.run import env_options
 from hotmess.errors import ConfigError
 from hotmess.runner.config import SweepConfig, apply_settings, load_yaml
 
@@ -45,9 +46,21 @@ def sweep_command(
     resume: Annotated[
         bool,
         typer.Option(
-            "--resume", help="Continue the sweep in --out, running only missing episodes."
+            "--resume/--no-resume",
+            help="Continue the sweep in --out, running only missing episodes (and, unless "
+            "--no-retry-censored, the censored ones again).",
         ),
     ] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-O",
+            metavar="KEY=VALUE",
+            help="Env option for every env of the sweep (repeatable), as for `hotmess run`, "
+            "e.g. -O difficulty=hard; over env_options of the config file.",
+        ),
+    ] = None,
     progress: Annotated[
         str,
         typer.Option(
@@ -66,6 +79,8 @@ def sweep_command(
     Example: [bold]hotmess sweep --env hotmess/KVSum-v0 --agent noisy:p=0.1 --horizons 1,2,4,8 --tasks 10 --samples 20 --out runs/kv[/bold]
     """
     data = apply_settings({**(load_yaml(config) if config else {}), **flags}, settings or [])
+    if option:
+        data["env_options"] = every_env(data, env_options(option))
     missing = [name for name in REQUIRED if data.get(name) is None]
     if missing:
         named = ", ".join(FLAGS[name].flag if name in FLAGS else name for name in missing)
@@ -91,6 +106,14 @@ def sweep_command(
         )
         raise typer.Exit(130 if result.stopped == "interrupted" else 3)
     console.print(f"Score it with `hotmess score {result.out}`.")
+
+
+def every_env(data: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The config's `env_options` with `options` (from -O) set for each of its envs."""
+    merged = dict(data.get("env_options") or {})
+    for env in data.get("envs") or []:
+        merged[env] = {**(merged.get(env) or {}), **options}
+    return merged
 
 
 def run_with_progress(config: SweepConfig, *, resume: bool, mode: str) -> Any:

@@ -330,9 +330,23 @@ class ToolEnv(gym.Env[str, str]):
 
     def abandon(self, reason: str) -> Outcome:
         """End the episode for a reason outside the agent's control (an API that stayed
-        down, a crashed agent): the outcome is censored, not scored as a wrong answer."""
+        down, a sandbox engine that failed): the outcome is censored, not scored."""
+        return self._end_early(infra_error=reason)
+
+    def fail(self, reason: str) -> Outcome:
+        """End the episode because the agent broke it (an exception in `act()`, an action the
+        env could not execute): scored as a missing answer, `agent_failure` says why."""
+        return self._end_early(agent_failure=reason)
+
+    def cut(self) -> Outcome:
+        """End the episode as truncated before the action cap (the agent's context window is
+        full): scored as a truncated episode."""
+        return self._end_early(truncated=True)
+
+    def _end_early(self, **fields: Any) -> Outcome:
         outcome = self._missing_outcome()
-        outcome.infra_error = reason
+        for name, value in fields.items():
+            setattr(outcome, name, value)
         outcome.n_actions = self.n_actions
         self._outcome, self._done = outcome, True
         return outcome

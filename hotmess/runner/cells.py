@@ -166,6 +166,13 @@ def infra_episode(cell: Cell, reason: str) -> Episode:
     return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
 
 
+def failed_episode(cell: Cell, reason: str) -> Episode:
+    """What happened to a cell whose agent broke the process running it (a worker that died
+    twice): the agent's failure, scored as a missing answer."""
+    outcome = Outcome(kind=env_class(cell.env).outcome_kind, agent_failure=reason)
+    return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
+
+
 class EpisodeRunner:
     """Runs cells, reusing one env per (env, options, horizon) and one agent per spec."""
 

@@ -24,6 +24,7 @@ EXECUTION_FIELDS = frozenset(
     {
         "workers",
         "out",
+        "retry_censored",
         "sandbox",
         "executor",
         "concurrency",
@@ -98,6 +99,9 @@ class SweepConfig(BaseModel):
     """Stop starting episodes after this long: seconds, or a duration such as `90m` or `2h`."""
     out: Path | None = None
     """The run directory to write (`--resume` continues the sweep in it)."""
+    retry_censored: bool = True
+    """With --resume, run censored episodes (infrastructure errors) again; the new record
+    supersedes the censored one in scoring."""
 
     @field_validator("max_wall", mode="before")
     @classmethod

@@ -64,6 +64,9 @@ class ScoreRow:
     forced_share: float = float("nan")
     """Share of non-censored episodes whose answer was forced at the action cap (the
     sweep's `final_answer`); NaN when every episode was censored."""
+    agent_failures: int = 0
+    """Non-censored episodes the agent broke (`agent_failure`: an exception in `act()`, an
+    action the env could not execute); scored as missing answers."""
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-safe values: NaN becomes None."""
@@ -83,7 +86,7 @@ def score_episodes(episodes: Iterable[Mapping[str, Any]]) -> list[ScoreRow]:
     every episode is censored still gets its rows, with n_tasks 0 and no statistics.
     Forks (episodes with `fork_of`, from `--fork-at`) are left out: see `score_forks`.
     """
-    episodes = [episode for episode in episodes if episode.get("fork_of") is None]
+    episodes = _latest_runs([episode for episode in episodes if episode.get("fork_of") is None])
     cells: dict[tuple[str, str, int], CellSamples] = {}
     # A canonical order makes the sums, and so the scores, bit-identical however the
     # episodes arrived (workers finish out of order; a resumed sweep appends late).
@@ -93,6 +96,23 @@ def score_episodes(episodes: Iterable[Mapping[str, Any]]) -> list[ScoreRow]:
     for (env, agent, horizon), cell in sorted(cells.items(), key=lambda item: item[0]):
         rows.extend(score_cell(env, agent, horizon, cell, episodes))
     return rows
+
+
+def _latest_runs(episodes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Without the censored episodes a resumed sweep ran again (`--resume` reruns them by
+    default): a censored record whose key also has an uncensored one is superseded."""
+    ran = {
+        episode.get("key")
+        for episode in episodes
+        if (episode.get("outcome") or {}).get("infra_error") is None
+    }
+    return [
+        episode
+        for episode in episodes
+        if (episode.get("outcome") or {}).get("infra_error") is None
+        or episode.get("key") is None
+        or episode.get("key") not in ran
+    ]
 
 
 def score_forks(episodes: Iterable[Mapping[str, Any]]) -> dict[int, list[ScoreRow]]:
@@ -136,6 +156,7 @@ class CellSamples:
     truncated: int = 0
     forced: int = 0
     infra_errors: int = 0
+    agent_failures: int = 0
     seeds: dict[int | str, int] = field(default_factory=dict)  # task seed → question id
     by_width: dict[int, _Samples] = field(default_factory=dict)
 
@@ -171,6 +192,7 @@ def add_episode(
     cell.successes += bool(outcome.get("success"))
     cell.truncated += bool(outcome.get("truncated"))
     cell.forced += bool(outcome.get("forced"))
+    cell.agent_failures += outcome.get("agent_failure") is not None
     if outcome.get("prediction") is None:
         cell.missing += 1
     usable = outcome_sample(episodes, index, outcome)
@@ -241,6 +263,7 @@ def score_cell(
             truncated=cell.truncated,
             infra_errors=cell.infra_errors,
             forced_share=cell.forced / cell.episodes if cell.episodes else float("nan"),
+            agent_failures=cell.agent_failures,
         )
         for metric in metrics
     ]

@@ -145,9 +145,15 @@ class RunStore:
             return []
         return load_episodes(self.episodes_path)
 
-    def done_keys(self) -> set[str]:
-        """The keys of the cells already stored: what `--resume` skips."""
-        return {record["key"] for record in self.episodes()}
+    def done_keys(self, *, censored: bool = True) -> set[str]:
+        """The keys of the cells already stored: what `--resume` skips (`censored=False`:
+        not those whose latest record is censored, so they run again)."""
+        latest = {record["key"]: record for record in self.episodes()}
+        return {
+            key
+            for key, record in latest.items()
+            if censored or (record.get("outcome") or {}).get("infra_error") is None
+        }
 
     def append(self, record: EpisodeRecord) -> None:
         """Append one episode as one line with one write (O_APPEND), flushed to the OS."""

@@ -417,13 +417,19 @@ def test_a_time_out_is_retried(chat_server):
 
 
 def test_refused_connections_and_non_completions_are_transient(chat_server):
-    dead = chat_server(lambda r: chat_server.Answer())
+    dead = chat_server(lambda r: chat_server.Answer(), max_requests=5)
     url = dead.base_url
-    dead.stop()
     agent = agent_for(url, max_retries=1)
     agent.reset(task(), seed=1)
+    agent.act("the task")  # the server answered once: from now on it is a reachable host
+    dead.stop()
     step = agent.act("the task")
     assert step.infra_error is not None and "ConnectError" in step.infra_error
+    # A host that never answered is a wrong base_url: a configuration error, no retries.
+    never = agent_for(url, max_retries=5)
+    never.reset(task(), seed=1)
+    with pytest.raises(ConfigError, match="nothing answers at"):
+        never.act("the task")
 
     garbage = chat_server(
         lambda r: chat_server.Answer(200, "<html>bad gateway</html>"), max_requests=5
@@ -551,3 +557,49 @@ def test_sweep_against_llama_server_then_score(llama_server, tmp_path):
     assert all(r.infra_errors == 0 for r in rows)
     episodes = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").open()]
     assert all(s["tokens_in"] > 0 and s["tokens_out"] > 0 for e in episodes for s in e["steps"])
+
+
+def test_a_full_context_window_truncates_the_episode(chat_server) -> None:
+    body = {
+        "error": {
+            "message": "This model's maximum context length is 2048 tokens.",
+            "type": "invalid_request_error",
+            "code": "context_length_exceeded",
+        }
+    }
+    server = chat_server(lambda r: chat_server.Answer(400, body), max_requests=5)
+    env = make_env("hotmess/KVSum-v0", horizon=2)
+    record = run_episode(env, agent_for(server.base_url), 0, agent_seed=0)
+    assert record.outcome.truncated and record.outcome.infra_error is None
+    assert "context window full" in (record.steps[-1].agent_error or "")
+    assert server.count == 1  # not retried: it will not fit on a second try
+
+
+@pytest.mark.local_model
+@pytest.mark.slow
+def test_a_sweep_against_a_2048_token_llama_server_completes_truncated(
+    llama_server_2048: str, tmp_path: Path
+) -> None:
+    from hotmess.runner import SweepConfig, run_sweep
+    from hotmess.scoring import load_episodes
+
+    # The agent believes its window is larger than the server's, and the task's prompt
+    # (1,000 keys to look up) alone outgrows the server's: the server answers HTTP 400.
+    agent = (
+        f"openai:smollm2,base_url={llama_server_2048},tool_mode=text,max_tokens=16,"
+        "context_tokens=32000,temperature=0"
+    )
+    config = SweepConfig(
+        envs=["hotmess/KVSum-v0"],
+        agents=[agent],
+        horizons=[1000],
+        tasks=1,
+        samples=2,
+        out=tmp_path / "run",
+    )
+    result = run_sweep(config)
+    assert (result.ran, result.infra_errors) == (2, 0)
+    outcomes = [r["outcome"] for r in load_episodes(tmp_path / "run")]
+    assert any(o["truncated"] for o in outcomes)
+    reasons = [s["agent_error"] or "" for r in load_episodes(tmp_path / "run") for s in r["steps"]]
+    assert any("context_length_exceeded" in reason for reason in reasons)

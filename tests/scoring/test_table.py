@@ -51,7 +51,9 @@ def episode(
     if tests is not None:
         outcome["tests"] = tests
     return {
-        "key": f"cell-{env}-{horizon}",
+        # A real key is unique per cell: a censored record is superseded only by its own
+        # cell's rerun (score_episodes drops it then).
+        "key": f"cell-{env}-{agent}-{horizon}-{seed}-{sample}",
         "env": env,
         "horizon": horizon,
         "task_seed": seed,
@@ -106,6 +108,7 @@ def test_scalar_cell_with_ragged_questions_missing_and_censored() -> None:
             "truncated": 1,
             "infra_errors": 1,
             "forced_share": 0.0,
+            "agent_failures": 0,
         }
     )
 

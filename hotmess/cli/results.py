@@ -10,34 +10,76 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hotmess.cli.app import app, console
+from hotmess.cli.app import app, console, err_console
 from hotmess.errors import ConfigError
 from hotmess.report import format_value as _fmt
 
+NOT_ESTIMABLE = "n/e"
+"""How a table prints incoherence that too few samples leave not estimable."""
+
+MissingScalar = Annotated[
+    str,
+    typer.Option(
+        "--missing-scalar",
+        help="Missing scalar answers: drop (left out, the default) or worst (scored at the "
+        "question's answer farthest from the target). See docs/scoring.md.",
+    ),
+]
+Ks = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--k",
+        help="k of pass@k and pass^k; repeat or give a comma list (default: 1 and the largest "
+        "power of two not above the samples per task).",
+    ),
+]
+
+
+def parse_ks(values: list[str] | None) -> list[int] | None:
+    """`--k 1 --k 4,8` → [1, 4, 8]; None when not given."""
+    if not values:
+        return None
+    ks: set[int] = set()
+    for part in ",".join(values).split(","):
+        try:
+            k = int(part)
+        except ValueError:
+            raise ConfigError(f"--k takes whole numbers, got {part!r}") from None
+        if k < 1:
+            raise ConfigError(f"--k must be at least 1, got {k}")
+        ks.add(k)
+    return sorted(ks)
+
+
+def check_missing_scalar(policy: str) -> str:
+    from hotmess.scoring.samples import MISSING_SCALAR_POLICIES
+
+    if policy not in MISSING_SCALAR_POLICIES:
+        raise ConfigError(
+            f"--missing-scalar is one of {', '.join(MISSING_SCALAR_POLICIES)}, got {policy!r}"
+        )
+    return policy
+
+
+def incoherence_text(row: dict[str, Any]) -> str:
+    """The incoherence cell: the value, or n/e where few samples leave it not estimable."""
+    if row.get("few_samples"):
+        return NOT_ESTIMABLE
+    return _fmt(row["incoherence"], 2)
+
 
 def print_score_table(rows: list[Any], title: str) -> None:
-    table = Table(title=title)
-    for column in (
-        "env",
-        "agent",
-        "horizon",
-        "metric",
-        "tasks",
-        "samples",
-        "bias",
-        "variance",
-        "error",
-        "incoherence",
-        "success",
-        "missing",
-        "trunc.",
-        "forced",
-        "agent fail.",
-        "infra",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("env", "agent", "metric") else "right"
-        )
+    ks = sorted({k for row in rows for k in row.pass_at_k})
+    table = Table(title=title, pad_edge=False)  # every character counts in 21 columns
+    columns = [
+        "env", "agent", "horizon", "metric", "tasks", "≥2 ans.", "samples", "bias", "variance",
+        "error", "incoherence", "success", *(f"pass{sign}{'/'.join(map(str, ks))}" for sign in "@^"),
+        "missing", "trunc.", "forced", "agent fail.", "infra",
+    ]  # fmt: skip
+    for column in columns:
+        text = column in ("env", "agent", "metric")
+        # Names stay whole (a user copies an agent spec); the numbers give way when narrow.
+        table.add_column(column, justify="left" if text else "right", no_wrap=text)
     for row in rows:
         d = row.to_dict()
         table.add_row(
@@ -46,12 +88,16 @@ def print_score_table(rows: list[Any], title: str) -> None:
             str(d["horizon"]),
             d["metric"],
             str(d["n_tasks"]),
+            str(d["n_tasks_estimable"]),
             str(d["n_samples"]),
             _fmt(d["bias"]),
             _fmt(d["variance"]),
             _fmt(d["error"]),
-            _fmt(d["incoherence"], 2),
+            incoherence_text(d),
             _fmt(d["success_rate"], 2),
+            # One column per estimator, its values for each k: the table stays narrow.
+            "/".join(_fmt(row.pass_at_k.get(k), 2) for k in ks),
+            "/".join(_fmt(row.pass_hat_k.get(k), 2) for k in ks),
             str(d["missing"]),
             str(d["truncated"]),
             _fmt(d["forced_share"], 2),
@@ -59,6 +105,23 @@ def print_score_table(rows: list[Any], title: str) -> None:
             str(d["infra_errors"]),
         )
     console.print(table)
+    if any(row.few_samples for row in rows):
+        console.print(
+            f"{NOT_ESTIMABLE}: not estimable, most tasks have fewer than two answered samples "
+            "(≥2 ans. counts those that have two or more).",
+            markup=False,
+            highlight=False,
+        )
+
+
+def print_warnings(rows: list[Any]) -> None:
+    """One warning line (to stderr) per cell whose incoherence too few samples hide."""
+    seen: set[str] = set()
+    for row in rows:
+        warning = row.warning
+        if warning is not None and warning not in seen:
+            seen.add(warning)
+            err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("score")
@@ -73,20 +136,25 @@ def score_command(
             "--forks", help="Score the forks (--fork-at) instead: one table per fork point."
         ),
     ] = False,
+    missing_scalar: MissingScalar = "drop",
+    k: Ks = None,
 ) -> None:
-    """Bias, variance, error and incoherence per env x agent x horizon.
+    """Bias, variance, error, incoherence, pass@k and pass^k per env x agent x horizon.
 
-    Example: [bold]hotmess score runs/kv --json[/bold]
+    Example: [bold]hotmess score runs/kv --json --k 1,8[/bold]
     """
     from hotmess.scoring import load_episodes, score_episodes, score_forks
+    from hotmess.scoring.samples import impute_missing_scalars
 
+    policy = check_missing_scalar(missing_scalar)
+    ks = parse_ks(k)
     if not (run_dir / "episodes.jsonl").exists():
         raise ConfigError(
             f"{run_dir} holds no episodes.jsonl: give a directory written by `hotmess sweep`"
         )
     episodes = load_episodes(run_dir, keep_steps=False)
     if forks:
-        tables = score_forks(episodes)
+        tables = score_forks(impute_missing_scalars(episodes, policy))
         if not tables:
             raise ConfigError(f"{run_dir} holds no forks: run the sweep with --fork-at T")
         if as_json:
@@ -98,14 +166,16 @@ def score_command(
             )
         for t, rows in tables.items() if not as_json else ():
             print_score_table(rows, f"forks after {t} replayed action(s): {run_dir}")
+        print_warnings([row for rows in tables.values() for row in rows])
         return
-    rows = score_episodes(episodes)
+    rows = score_episodes(episodes, missing_scalar=policy, ks=ks)
     if as_json:
         print(json.dumps([row.to_dict() for row in rows], indent=2))
     else:
         print_score_table(rows, f"hotmess score {run_dir}")
         if any(episode.get("fork_of") is not None for episode in episodes):
             console.print(f"This run has forks: `hotmess score {run_dir} --forks` scores them.")
+    print_warnings(rows)
 
 
 @app.command("export")
@@ -167,6 +237,8 @@ def report_command(
             help="Resample the samples within each drawn task too (wider, shifted intervals: see docs/scoring.md).",
         ),
     ] = False,
+    missing_scalar: MissingScalar = "drop",
+    k: Ks = None,
 ) -> None:
     """Write a self-contained HTML report (plots, tables, transcripts) and every plot as a PNG.
 
@@ -182,7 +254,11 @@ def report_command(
         seed=seed,
         transcripts_per_cell=transcripts,
         resample_samples=two_stage,
+        missing_scalar=check_missing_scalar(missing_scalar),
+        ks=parse_ks(k),
     )
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     console.print(str(result.html), markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{len(result.pngs)} PNG plots beside it; {result.n_episodes} episodes, "
@@ -209,6 +285,7 @@ def compare_command(
     from rich.text import Text
 
     from hotmess.report import comparison_table
+    from hotmess.scoring import score_run
     from hotmess.scoring.compare import compare_runs
 
     unmatched: list[str] = []
@@ -218,3 +295,4 @@ def compare_command(
         console.print(
             Text(f"not compared, no counterpart in the other run: {'; '.join(unmatched)}")
         )
+    print_warnings([row for run in (first, second) for row in score_run(run)])

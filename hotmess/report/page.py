@@ -21,6 +21,7 @@ from hotmess.report.figures import Figure, figures
 from hotmess.report.markup import escape
 from hotmess.report.runs import ReportRun, load_runs, series_labels
 from hotmess.report.transcripts import Cell, Transcript, read_transcripts, transcripts_section
+from hotmess.scoring.samples import impute_missing_scalars
 from hotmess.scoring.stats import (
     by_actions,
     cell_stats,
@@ -29,6 +30,7 @@ from hotmess.scoring.stats import (
     success_horizons,
     trend_fits,
 )
+from hotmess.scoring.table import score_episodes
 
 REPORT_FILE = "report.html"
 
@@ -76,6 +78,8 @@ class ReportResult:
     """Episodes shown in the transcript browser."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per phase: load, statistics, figures, transcripts, html."""
+    warnings: tuple[str, ...] = ()
+    """One line per cell whose incoherence too few answered samples leave not estimable."""
 
 
 def write_report(
@@ -86,6 +90,8 @@ def write_report(
     seed: int = 0,
     transcripts_per_cell: int = 3,
     resample_samples: bool = False,
+    missing_scalar: str = "drop",
+    ks: Sequence[int] | None = None,
 ) -> ReportResult:
     """Write `out/report.html` and every figure as `out/*.png` for one or more runs.
 
@@ -96,6 +102,7 @@ def write_report(
     samples of the cell's first task, read from the store in a second pass that parses
     only those lines. `resample_samples` makes the intervals two-stage (tasks, then the
     samples within each drawn task): see docs/scoring.md for why that is not the default.
+    `missing_scalar` and `ks` are `score_episodes`' missing-answer policy and pass@k's k.
     """
     if not run_dirs:
         raise ConfigError("give at least one run directory")
@@ -110,6 +117,8 @@ def write_report(
 
     clock = time.perf_counter()
     for run in runs:
+        run.episodes = impute_missing_scalars(run.episodes, missing_scalar)
+        run.rows = score_episodes(run.episodes, ks=ks)
         _add_statistics(run, n_boot=n_boot, seed=seed, resample_samples=resample_samples)
     timings["statistics"] = time.perf_counter() - clock
 
@@ -142,6 +151,7 @@ def write_report(
         n_episodes=sum(len(run.episodes) for run in runs),
         n_transcripts=sum(len(episodes) for episodes in transcripts.values()),
         timings=timings,
+        warnings=tuple(tables.sample_warnings(runs)),
     )
 
 

@@ -18,6 +18,7 @@ from hotmess.scoring.stats import (
     LightEpisode,
     TrendFit,
 )
+from hotmess.scoring.table import ScoreRow
 from hotmess.store import SWEEP_FILE, load_unforked
 
 LLM_AGENTS = ("openai", "anthropic", "local")
@@ -36,6 +37,8 @@ class ReportRun:
     meta: dict[str, Any]
     episodes: list[LightEpisode]
     cells: list[CellStats] = field(default_factory=list)
+    rows: list[ScoreRow] = field(default_factory=list)
+    """The score table's rows (missing answers, estimable tasks, pass@k) beside `cells`."""
     trends: list[TrendFit] = field(default_factory=list)
     fits: list[HorizonFit] = field(default_factory=list)
     splits: list[ActionsGroup] = field(default_factory=list)

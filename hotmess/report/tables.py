@@ -70,35 +70,48 @@ def _series_cells(run_index: int, agent: str, labels: Labels) -> list[str]:
     return [escape(labels.get((run_index, agent), agent))]
 
 
+NOT_ESTIMABLE = "n/e"
+"""Incoherence that too few answered samples leave not estimable."""
+
+
 def summary_tables(runs: Sequence[ReportRun], labels: Labels) -> str:
     """Every cell's statistics with intervals: headline metrics first, the others folded."""
+    ks = sorted({k for run in runs for row in run.rows for k in row.pass_at_k})
     header = [
-        "env", "agent", "horizon", "metric", "tasks", "samples", "success", "bias", "variance",
-        "error", "incoherence", "forced",
+        "env", "agent", "horizon", "metric", "tasks", "≥2 answers", "samples", "missing",
+        "success", *(f"pass@{k}" for k in ks), *(f"pass^{k}" for k in ks), "bias",
+        "variance", "error", "incoherence", "forced",
     ]  # fmt: skip
     headline: list[list[str]] = []
     other: list[list[str]] = []
     other_metrics: set[str] = set()
     for index, run in enumerate(runs):
+        rows = {(r.env, r.agent, r.horizon, r.metric): r for r in run.rows}
         for c in sorted(run.cells, key=lambda c: (c.env, c.agent, c.metric, c.horizon)):
-            row = [
+            row = rows.get((c.env, c.agent, c.horizon, c.metric))
+            few = row is not None and row.few_samples
+            cells = [
                 escape(c.env),
                 *_series_cells(index, c.agent, labels),
                 escape(c.horizon),
                 escape(c.metric),
                 escape(c.n_tasks),
+                escape(row.n_tasks_estimable if row else "–"),
                 escape(c.n_samples),
+                escape(row.missing if row else "–"),
                 with_ci(c.success_rate, c.success_ci),
+                *(escape(fmt(row.pass_at_k.get(k) if row else None)) for k in ks),
+                *(escape(fmt(row.pass_hat_k.get(k) if row else None)) for k in ks),
                 with_ci(c.bias, c.bias_ci),
                 with_ci(c.variance, c.variance_ci),
                 with_ci(c.error, c.error_ci),
-                with_ci(c.incoherence, c.incoherence_ci),
+                f"{NOT_ESTIMABLE}<sup>*</sup>" if few else with_ci(c.incoherence, c.incoherence_ci),
                 escape(fmt(c.forced_share)),
             ]
             if get_metric(c.metric).headline:
-                headline.append(row)
+                headline.append(cells)
             else:
-                other.append(row)
+                other.append(cells)
                 other_metrics.add(c.metric)
     text = "<h3>Summary (headline metric per env)</h3>" + table(header, headline, left=2)
     if other:
@@ -107,7 +120,32 @@ def summary_tables(runs: Sequence[ReportRun], labels: Labels) -> str:
             + table(header, other, left=2)
             + "</details>"
         )
+    warnings = sample_warnings(runs)
+    text += (
+        '<p class="lead">missing: episodes without a usable answer (docs/scoring.md, Missing '
+        "answers). ≥2 answers: tasks with two answered samples or more, the only ones that "
+        "add to incoherence. pass@k / pass^k: the unbiased estimates that at least one / all "
+        "of k episodes of a task succeed, averaged over tasks.</p>"
+    )
+    if warnings:
+        text += (
+            f'<p class="lead"><sup>*</sup> {NOT_ESTIMABLE}: not estimable, most tasks of the '
+            "cell have fewer than two answered samples.</p><ul>"
+            + "".join(f"<li>warning: {escape(w)}</li>" for w in warnings)
+            + "</ul>"
+        )
     return text
+
+
+def sample_warnings(runs: Sequence[ReportRun]) -> list[str]:
+    """One line per cell (of any run) whose incoherence is not estimable from few samples."""
+    warnings: list[str] = []
+    for run in runs:
+        for row in run.rows:
+            warning = row.warning
+            if warning is not None and warning not in warnings:
+                warnings.append(f"{warning} ({run.name})" if len(runs) > 1 else warning)
+    return warnings
 
 
 def trend_table(runs: Sequence[ReportRun], labels: Labels) -> str:

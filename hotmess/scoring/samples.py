@@ -4,15 +4,26 @@ missing answers, and the grouping of samples into [questions, samples] arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from hotmess.errors import StoreError
+from hotmess.errors import ConfigError, StoreError
 from hotmess.scoring.decompositions import PROBABILITY_TOLERANCE
+from hotmess.store import LightEpisode
+
+MISSING_SCALAR_POLICIES = ("drop", "worst")
+"""What a missing scalar answer scores as: `drop` (left out, the default: the paper's
+rule) or `worst` (the answer farthest from the target among its question's answers)."""
+STAND_IN = "stand_in"
+"""Outcome key `impute_missing_scalars` sets on an answer it filled in: scored, but not
+a usable sample (it never makes a question estimable) and still counted as missing."""
+
+Episode = TypeVar("Episode", LightEpisode, Mapping[str, Any])
 
 Sample = tuple[int, Any, float]
 """(width, prediction, target): width is the number of choices or tests (0 for scalars)."""
@@ -106,6 +117,79 @@ def tests_sample(
             f"({len(tests)} tests), got {prediction!r}"
         )
     return len(tests), prediction, 0.0
+
+
+def impute_missing_scalars(episodes: Iterable[Episode], policy: str) -> list[Episode]:
+    """`episodes` with the missing scalar answers filled in by `policy` (a new list; the
+    episodes given are not changed). `drop` fills in nothing. `worst` gives each missing
+    answer of a question (env, agent, horizon, task seed) the answer of that question
+    farthest from its target, so a missing answer costs the most error the agent showed on
+    the question, in the question's own units; a question without any answer stays missing.
+    A filled-in outcome carries `stand_in: "worst"`."""
+    if policy not in MISSING_SCALAR_POLICIES:
+        raise ConfigError(
+            f"missing-scalar policy {policy!r} is not one of {', '.join(MISSING_SCALAR_POLICIES)}"
+        )
+    episodes = list(episodes)
+    if policy == "drop":
+        return episodes
+    worst: dict[tuple[Any, ...], float] = {}
+    for episode in episodes:
+        outcome = _outcome(episode)
+        answer = _scalar_answer(outcome)
+        if answer is not None and _is_number(outcome.get("target")):
+            question = _question(episode)
+            distance = abs(answer - outcome["target"])
+            if question not in worst or distance > abs(worst[question] - outcome["target"]):
+                worst[question] = answer
+    filled: list[Episode] = []
+    for episode in episodes:
+        outcome = _outcome(episode)
+        question = _question(episode)
+        if (
+            outcome.get("kind") != "scalar"
+            or outcome.get("infra_error") is not None
+            or _scalar_answer(outcome) is not None
+            or question not in worst
+        ):
+            filled.append(episode)
+            continue
+        stand_in = {**outcome, "prediction": worst[question], STAND_IN: policy}
+        if isinstance(episode, LightEpisode):
+            filled.append(dataclasses.replace(episode, outcome=stand_in))
+        else:
+            filled.append({**episode, "outcome": stand_in})  # type: ignore[arg-type]
+    return filled
+
+
+def is_stand_in(outcome: Mapping[str, Any]) -> bool:
+    """Whether the outcome's prediction was filled in for a missing answer."""
+    return outcome.get(STAND_IN) is not None
+
+
+def _outcome(episode: LightEpisode | Mapping[str, Any]) -> Mapping[str, Any]:
+    outcome = episode.outcome if isinstance(episode, LightEpisode) else episode.get("outcome")
+    return outcome if isinstance(outcome, Mapping) else {}
+
+
+def _question(episode: LightEpisode | Mapping[str, Any]) -> tuple[Any, ...]:
+    if isinstance(episode, LightEpisode):
+        return (episode.env, episode.agent, episode.horizon, episode.task_seed, episode.fork_of)
+    return tuple(episode.get(k) for k in ("env", "agent", "horizon", "task_seed", "fork_of"))
+
+
+def _scalar_answer(outcome: Mapping[str, Any]) -> float | None:
+    """A scalar outcome's finite, agent-given answer, else None."""
+    prediction = outcome.get("prediction")
+    if (
+        outcome.get("kind") != "scalar"
+        or is_stand_in(outcome)
+        or outcome.get("infra_error") is not None
+        or not _is_number(prediction)
+        or not math.isfinite(prediction)
+    ):
+        return None
+    return float(prediction)
 
 
 def by_sample_count(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hotmess.scoring.decompositions import KL_DELTA, Decomposition, _probabilities
+from hotmess.scoring.decompositions import KL_DELTA, Decomposition, _probabilities, hard_answers
 from hotmess.scoring.metrics import QUANTITIES, Metric, get_metric, metrics_for
 from hotmess.scoring.metrics.brier import BRIER
 from hotmess.scoring.metrics.coverage import COVERAGE
@@ -88,13 +88,16 @@ class _Group:
     prediction: FloatArray  # [g, s] or [g, s, width]
     target: FloatArray  # [g]
     width: int
+    answered: npt.NDArray[np.bool_]  # [g, s] false: a stand-in for a missing answer
     _features: tuple[FloatArray, IntArray, FloatArray] | None = None
 
     def features(self, kind: str) -> tuple[FloatArray, IntArray, FloatArray]:
         """Per-sample features whose means over samples determine every decomposition
         of the question, with the gold choice and (scalars) the offset ȳ − t."""
         if self._features is None:
-            self._features = _features(kind, self.prediction, self.target, self.width)
+            self._features = _features(
+                kind, self.prediction, self.target, self.width, self.answered
+            )
         return self._features
 
 
@@ -185,16 +188,19 @@ def _cell_data(
         question = np.asarray(samples.question, dtype=np.int64)
         prediction = np.asarray(samples.prediction, dtype=np.float64)
         target = np.asarray(samples.target, dtype=np.float64)
-        for ids, prediction_q, target_q in by_sample_count(question, question, prediction, target):
+        answered = np.asarray(samples.answered, dtype=bool)
+        for ids, prediction_q, target_q, answered_q in by_sample_count(
+            question, question, prediction, target, answered
+        ):
             ids = ids[:, 0]
             group_of[ids] = len(groups)
             local[ids] = np.arange(len(ids))
             for metric in metrics:
                 if metric.error_floor is not None:
                     floor[metric.name][ids] = metric.error_floor(width)
-                parts = metric.decompose(prediction_q, target_q[:, 0])
+                parts = metric.decompose_samples(prediction_q, target_q[:, 0], answered_q)
                 values[metric.name][:, ids] = np.asarray(parts)
-            groups.append(_Group(ids, prediction_q, target_q[:, 0], width))
+            groups.append(_Group(ids, prediction_q, target_q[:, 0], width, answered_q))
     return _CellData(
         env, agent, horizon, cell.kind, cell, rows, groups, group_of, local, floor, values,
         success_seeds, trials, successes,
@@ -202,7 +208,11 @@ def _cell_data(
 
 
 def _features(
-    kind: str, prediction: FloatArray, target: FloatArray, width: int
+    kind: str,
+    prediction: FloatArray,
+    target: FloatArray,
+    width: int,
+    answered: npt.NDArray[np.bool_],
 ) -> tuple[FloatArray, IntArray, FloatArray]:
     g = len(target)
     if kind == "scalar":
@@ -214,8 +224,10 @@ def _features(
         p, t, _ = _probabilities(prediction, target.astype(np.int64))
         log_p = np.log(p + KL_DELTA) - np.log1p(width * KL_DELTA)  # as kl_decomposition
         square = np.einsum("qsc,qsc->qs", p, p)[:, :, None]
-        answer = np.eye(width)[p.argmax(axis=2)]
-        return np.concatenate([log_p, p, square, answer], axis=2), t, np.zeros(g)
+        # 0/1 loss: hard answers and p over C + 1 categories, the last one "no answer".
+        answer = np.eye(width + 1)[hard_answers(p, answered)]
+        extended = np.concatenate([p * answered[:, :, None], ~answered[:, :, None]], axis=2)
+        return np.concatenate([log_p, p, square, answer, extended], axis=2), t, np.zeros(g)
     return prediction, np.zeros(g, np.int64), np.zeros(g)
 
 
@@ -241,13 +253,13 @@ def _decompose_means(
     c = width
     rows = np.arange(len(means))
     mean_log, mean_p = means[:, :c], means[:, c : 2 * c]
-    mean_square, answers = means[:, 2 * c], means[:, 2 * c + 1 :]
+    mean_square, answers = means[:, 2 * c], means[:, 2 * c + 1 : 3 * c + 2]
     peak = mean_log.max(axis=1)
     log_z = peak + np.log(np.exp(mean_log - peak[:, None]).sum(axis=1))
     kl_error = -mean_log[rows, target]
     mean_t = mean_p[rows, target]
     square_of_mean = (mean_p**2).sum(axis=1)
-    main = mean_p.argmax(axis=1)
+    main = hard_answers(means[:, 3 * c + 2 :])  # as zero_one_decomposition
     return {
         "kl": (np.maximum(log_z + kl_error, 0.0), np.maximum(-log_z, 0.0), kl_error),
         "brier": (
@@ -349,7 +361,7 @@ def _floats_per_draw(group: _Group, resampled: bool) -> int:
     """What one draw of a question costs: s picks, s weights and f means (see
     `_resampled_means`), and its s resampled predictions when a metric needs them."""
     s = group.prediction.shape[1]
-    floats = 2 * s + 3 * group.width + 2
+    floats = 2 * s + 5 * group.width + 4
     return floats + s * max(1, group.width) if resampled else floats
 
 

@@ -15,14 +15,17 @@ import numpy as np
 from hotmess.errors import StoreError
 from hotmess.scoring.decompositions import Decomposition
 from hotmess.scoring.metrics import OUTCOME_KINDS, Metric, metrics_for
+from hotmess.scoring.passk import default_ks, mean_pass
 from hotmess.scoring.samples import (
     by_sample_count,
     canonical_key,
     describe_episode,
     episode_identity,
+    impute_missing_scalars,
+    is_stand_in,
     outcome_sample,
 )
-from hotmess.store import load_episodes
+from hotmess.store import LightEpisode, load_episodes
 
 
 @dataclass(frozen=True)
@@ -67,34 +70,80 @@ class ScoreRow:
     agent_failures: int = 0
     """Non-censored episodes the agent broke (`agent_failure`: an exception in `act()`, an
     action the env could not execute); scored as missing answers."""
+    n_tasks_estimable: int = 0
+    """Questions with at least two answered samples (stand-ins for missing answers do not
+    count): only these add to incoherence; the others are counted, never scored as
+    variance 0."""
+    n_tasks_few: int = 0
+    """Task seeds with a non-censored episode but fewer than two answered samples."""
+    few_samples: bool = False
+    """Whether most of the cell's questions (task seeds with a non-censored episode) have
+    fewer than two answered samples: incoherence is then not estimable (None)."""
+    incoherence_note: str | None = None
+    """Why incoherence is None, for a metric that has incoherence; None when it is defined."""
+    pass_at_k: dict[int, float | None] = field(default_factory=dict)
+    """k → mean over tasks of the unbiased pass@k (1 − C(n−c, k)/C(n, k)) over non-censored
+    episodes; None when a task has fewer than k of them."""
+    pass_hat_k: dict[int, float | None] = field(default_factory=dict)
+    """k → mean over tasks of the unbiased pass^k (C(c, k)/C(n, k)), τ-bench's reliability."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The row as JSON-safe values: NaN becomes None."""
+        """The row as JSON-safe values: NaN becomes None, pass@k's keys become strings."""
         return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}
 
+    @property
+    def warning(self) -> str | None:
+        """One line for a cell whose incoherence is not estimable from too few samples."""
+        if not self.few_samples:
+            return None
+        return (
+            f"{self.env} {self.agent} H={self.horizon}: only {self.n_tasks_estimable} of "
+            f"{self.n_tasks_estimable + self.n_tasks_few} tasks have two or more answered samples; incoherence is not "
+            "estimable (n/e): run more samples per task"
+        )
 
-def score_run(run_dir: str | os.PathLike[str]) -> list[ScoreRow]:
+
+def score_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    missing_scalar: str = "drop",
+    ks: Sequence[int] | None = None,
+) -> list[ScoreRow]:
     """Score the `episodes.jsonl` of a run directory; see `score_episodes`."""
-    return score_episodes(load_episodes(run_dir, keep_steps=False))
+    return score_episodes(
+        load_episodes(run_dir, keep_steps=False), missing_scalar=missing_scalar, ks=ks
+    )
 
 
-def score_episodes(episodes: Iterable[Mapping[str, Any]]) -> list[ScoreRow]:
+def score_episodes(
+    episodes: Iterable[Mapping[str, Any] | LightEpisode],
+    *,
+    missing_scalar: str = "drop",
+    ks: Sequence[int] | None = None,
+) -> list[ScoreRow]:
     """One `ScoreRow` per (env, agent, horizon) cell and metric, sorted in that order.
 
     A question is one task seed within a cell; its samples are its episodes. Episodes with
     an `infra_error` are censored (left out of everything but `infra_errors`). A cell whose
     every episode is censored still gets its rows, with n_tasks 0 and no statistics.
     Forks (episodes with `fork_of`, from `--fork-at`) are left out: see `score_forks`.
+    `missing_scalar` is the policy for missing scalar answers (`impute_missing_scalars`);
+    `ks` the k of pass@k and pass^k (default: 1 and the largest power of two not above the
+    most episodes a task has, `passk.default_ks`).
     """
-    episodes = _latest_runs([episode for episode in episodes if episode.get("fork_of") is None])
+    records = [_as_record(episode) for episode in episodes]
+    episodes = _latest_runs([record for record in records if record.get("fork_of") is None])
+    episodes = impute_missing_scalars(episodes, missing_scalar)
     cells: dict[tuple[str, str, int], CellSamples] = {}
     # A canonical order makes the sums, and so the scores, bit-identical however the
     # episodes arrived (workers finish out of order; a resumed sweep appends late).
     for index in sorted(range(len(episodes)), key=lambda i: canonical_key(episodes[i])):
         add_episode(cells, episodes, index)
+    if ks is None:
+        ks = default_ks([n for cell in cells.values() for n, _ in cell.tally.values()])
     rows: list[ScoreRow] = []
     for (env, agent, horizon), cell in sorted(cells.items(), key=lambda item: item[0]):
-        rows.extend(score_cell(env, agent, horizon, cell, episodes))
+        rows.extend(score_cell(env, agent, horizon, cell, episodes, ks=ks))
     return rows
 
 
@@ -143,6 +192,7 @@ class _Samples:
     prediction: list[Any] = field(default_factory=list)
     target: list[float] = field(default_factory=list)
     origin: list[int] = field(default_factory=list)  # index of the episode, for messages
+    answered: list[bool] = field(default_factory=list)  # false: a stand-in for no answer
 
 
 @dataclass
@@ -159,6 +209,8 @@ class CellSamples:
     agent_failures: int = 0
     seeds: dict[int | str, int] = field(default_factory=dict)  # task seed → question id
     by_width: dict[int, _Samples] = field(default_factory=dict)
+    # Task seed → [non-censored episodes, successes], scorable or not: pass@k's n and c.
+    tally: dict[int | str, list[int]] = field(default_factory=dict)
 
 
 def add_episode(
@@ -193,7 +245,11 @@ def add_episode(
     cell.truncated += bool(outcome.get("truncated"))
     cell.forced += bool(outcome.get("forced"))
     cell.agent_failures += outcome.get("agent_failure") is not None
-    if outcome.get("prediction") is None:
+    counts = cell.tally.setdefault(seed, [0, 0])
+    counts[0] += 1
+    counts[1] += bool(outcome.get("success"))
+    answered = outcome.get("prediction") is not None and not is_stand_in(outcome)
+    if not answered:
         cell.missing += 1
     usable = outcome_sample(episodes, index, outcome)
     if usable is None:  # a scalar answer that is not a finite number: left out
@@ -206,6 +262,7 @@ def add_episode(
     samples.prediction.append(prediction)
     samples.target.append(target)
     samples.origin.append(index)
+    samples.answered.append(answered)
 
 
 def score_cell(
@@ -214,11 +271,14 @@ def score_cell(
     horizon: int,
     cell: CellSamples,
     episodes: Sequence[Mapping[str, Any]],
+    *,
+    ks: Sequence[int] = (1,),
 ) -> list[ScoreRow]:
     """One row per metric of the cell's outcome kind (`metrics_for`), in that order."""
     metrics = metrics_for(cell.kind)
     parts: dict[str, list[Decomposition]] = {metric.name: [] for metric in metrics}
-    floors = dict.fromkeys(parts, 0.0)  # Σ over questions of each metric's error floor
+    floors: dict[str, list[np.ndarray]] = {metric.name: [] for metric in metrics}
+    estimable: list[np.ndarray] = []  # per group: which questions have two answers or more
     n_samples = 0
     seen = np.zeros(len(cell.seeds), dtype=bool)
     for width, samples in cell.by_width.items():
@@ -233,8 +293,9 @@ def score_cell(
         prediction = np.asarray(samples.prediction, dtype=np.float64)
         target = np.asarray(samples.target, dtype=np.float64)
         origin = np.asarray(samples.origin, dtype=np.int64)
-        for prediction_q, target_q, origin_q in by_sample_count(
-            question, prediction, target, origin
+        answered = np.asarray(samples.answered, dtype=bool)
+        for prediction_q, target_q, origin_q, answered_q in by_sample_count(
+            question, prediction, target, origin, answered
         ):
             differs = (target_q != target_q[:, :1]).any(axis=1)
             if differs.any():
@@ -244,44 +305,79 @@ def score_cell(
                     "have different targets"
                 )
             n_samples += target_q.size
+            estimable.append(answered_q.sum(axis=1) >= 2)
             for metric in metrics:
-                parts[metric.name].append(metric.decompose(prediction_q, target_q[:, 0]))
-                if metric.error_floor is not None:
-                    floors[metric.name] += len(target_q) * metric.error_floor(width)
-    n_tasks = int(seen.sum())
+                parts[metric.name].append(
+                    metric.decompose_samples(prediction_q, target_q[:, 0], answered_q)
+                )
+                floor = metric.error_floor(width) if metric.error_floor is not None else 0.0
+                floors[metric.name].append(np.full(len(target_q), floor))
+    n_estimable = int(sum(int(mask.sum()) for mask in estimable))
+    n_questions = len(cell.tally)  # task seeds with a non-censored episode
+    few = 2 * n_estimable < n_questions
+    mask = np.concatenate(estimable) if estimable else np.zeros(0, dtype=bool)
+    passes = {k: mean_pass(((n, c) for n, c in cell.tally.values()), k) for k in ks}
     return [
         ScoreRow(
             env=env,
             agent=agent,
             horizon=horizon,
             metric=metric.name,
-            n_tasks=n_tasks,
+            n_tasks=int(seen.sum()),
             n_samples=n_samples,
-            **_pooled(metric, parts[metric.name], floors[metric.name]),
+            **_pooled(metric, parts[metric.name], floors[metric.name], mask, few),
             success_rate=cell.successes / cell.episodes if cell.episodes else float("nan"),
             missing=cell.missing,
             truncated=cell.truncated,
             infra_errors=cell.infra_errors,
             forced_share=cell.forced / cell.episodes if cell.episodes else float("nan"),
             agent_failures=cell.agent_failures,
+            n_tasks_estimable=n_estimable,
+            n_tasks_few=n_questions - n_estimable,
+            few_samples=few,
+            pass_at_k={k: at for k, (at, _) in passes.items()},
+            pass_hat_k={k: hat for k, (_, hat) in passes.items()},
         )
         for metric in metrics
     ]
 
 
-def _pooled(metric: Metric, parts: list[Decomposition], floor: float) -> dict[str, Any]:
-    """Mean bias, variance and error over the questions of `parts`, and their incoherence."""
+def _pooled(
+    metric: Metric,
+    parts: list[Decomposition],
+    floors: list[np.ndarray],
+    estimable: np.ndarray,
+    few: bool,
+) -> dict[str, Any]:
+    """Mean bias, variance and error over the questions of `parts`, and the incoherence of
+    the `estimable` ones (two answered samples or more) with why it is None, if it is."""
+    nan = float("nan")
     if not parts:
-        nan = float("nan")
-        return {"bias": nan, "variance": nan, "error": nan, "incoherence": None}
+        note = "no task was scored" if metric.has_incoherence else None
+        return {"bias": nan, "variance": nan, "error": nan, "incoherence": None,
+                "incoherence_note": note}  # fmt: skip
     merged = Decomposition(*(np.concatenate(column) for column in zip(*parts, strict=True)))
     bias, variance, error = (float(np.mean(column)) for column in merged)
-    return {
-        "bias": bias,
-        "variance": variance,
-        "error": error,
-        "incoherence": metric.incoherence(merged, floor),
-    }
+    pooled = {"bias": bias, "variance": variance, "error": error}
+    if not metric.has_incoherence:
+        return {**pooled, "incoherence": None, "incoherence_note": None}
+    if few:
+        return {**pooled, "incoherence": None, "incoherence_note": (
+            "not estimable: most tasks have fewer than two answered samples")}  # fmt: skip
+    # Questions with fewer than two answers carry no variance to estimate, so their error
+    # would only dilute the share: incoherence pools the estimable questions alone.
+    kept = Decomposition(*(np.asarray(column)[estimable] for column in merged))
+    value = metric.incoherence(kept, float(np.concatenate(floors)[estimable].sum()))
+    note = None if value is not None else "no error to split: every answer hit the target"
+    return {**pooled, "incoherence": value, "incoherence_note": note}
+
+
+def _as_record(episode: Mapping[str, Any] | LightEpisode) -> Mapping[str, Any]:
+    """A `LightEpisode` as the record fields scoring reads; a record as it is."""
+    if not isinstance(episode, LightEpisode):
+        return episode
+    names = ("env", "agent", "horizon", "task_seed", "sample", "key", "outcome", "fork_of")
+    return {name: getattr(episode, name) for name in names}
 
 
 def _field(episode: Mapping[str, Any], key: str, kind: type | tuple[type, ...], index: int) -> Any:
@@ -303,4 +399,6 @@ def _type_names(kind: type | tuple[type, ...]) -> str:
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
     return value

@@ -336,10 +336,14 @@ def test_incoherence_rising_with_horizon_has_a_positive_slope(chase: Path) -> No
     fits = {(f.agent, f.metric, f.quantity): f for f in trend_fits(light, n_boot=500)}
     rising = fits["random", "brier", "incoherence"]
     assert rising.slope > 0 and rising.slope_ci[0] > 0
-    assert rising.n_horizons == 5 and rising.horizons == (1, 2, 4, 8, 16)
+    # At horizons 1 and 2 the random agent rarely submits: most tasks have fewer than two
+    # answers, so incoherence is not estimable there and the fit leaves them out.
+    assert rising.n_horizons == 3 and rising.horizons == (4, 8, 16)
     # The point fit is least squares on the log-log points of the table.
     points = [
-        s for s in cell_stats(light, n_boot=10) if s.agent == "random" and s.metric == "brier"
+        s
+        for s in cell_stats(light, n_boot=10)
+        if s.agent == "random" and s.metric == "brier" and s.incoherence is not None
     ]
     x = np.log([s.horizon for s in points])
     y = np.log([s.incoherence for s in points])

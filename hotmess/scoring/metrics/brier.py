@@ -13,6 +13,7 @@ BRIER = register_metric(
         has_incoherence=True,
         headline=False,
         unit="squared probability",
+        missing="the uniform distribution (error 1 − 1/C)",
         description="bias = ‖y − p̄‖², variance = mean ‖pⱼ − p̄‖², error = mean ‖y − pⱼ‖²",
     )
 )

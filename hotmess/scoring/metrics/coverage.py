@@ -23,6 +23,7 @@ COVERAGE = register_metric(
         has_incoherence=True,
         headline=True,
         unit="squared pass rate",
+        missing="every test failing",
         description="bias = mean (1 − ȳₖ)², variance = mean (yⱼₖ − ȳₖ)², error = mean (1 − yⱼₖ)²",
     )
 )

@@ -14,6 +14,7 @@ KL = register_metric(
         has_incoherence=True,
         headline=True,
         unit="nats",
+        missing="the uniform distribution (error log C)",
         description="bias = −log f̄[t], variance = mean KL(f̄ ‖ p̂ⱼ), error = mean −log p̂ⱼ[t]",
         # δ smoothing keeps the error of answers that are always right at ≈ (C − 1)δ.
         error_floor=kl_error_floor,

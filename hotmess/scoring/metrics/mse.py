@@ -13,6 +13,7 @@ MSE = register_metric(
         has_incoherence=True,
         headline=True,
         unit="squared answer units",
+        missing="left out (drop, the default) or its question's farthest answer (worst)",
         description="bias = (ȳ − t)², variance = mean (y − ȳ)², error = mean (y − t)²",
     )
 )

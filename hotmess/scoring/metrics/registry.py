@@ -52,6 +52,22 @@ class Metric:
     error_floor: Callable[[int], float] | None = None
     """The least error a question of a given width (choices or tests) can have, when that
     is above 0: error at the floor is no error, so incoherence is undefined there as at 0."""
+    missing: str = "as the outcome kind's stand-in (docs/scoring.md, Missing answers)"
+    """How a missing answer scores under this metric, one line for docs and help texts."""
+    takes_answered: bool = False
+    """Whether `decompose` takes `answered=` ([questions, samples] bool, false where the
+    sample is a stand-in for a missing answer), to score those its own way."""
+
+    def decompose_samples(
+        self,
+        predictions: npt.NDArray[np.float64],
+        targets: npt.NDArray[np.float64],
+        answered: npt.NDArray[np.bool_],
+    ) -> Decomposition:
+        """`decompose`, passing which samples were answered when the metric takes it."""
+        if self.takes_answered:
+            return self.decompose(predictions, targets, answered=answered)  # type: ignore[call-arg]
+        return self.decompose(predictions, targets)
 
     def incoherence(self, parts: Decomposition, floor: float = 0.0) -> float | None:
         """Σ variance / Σ error over the questions of `parts`, pooled (not a mean of ratios);

@@ -14,6 +14,8 @@ ZERO_ONE = register_metric(
         has_incoherence=False,
         headline=False,
         unit="share of samples",
+        missing='its own category "no answer", never the target',
+        takes_answered=True,
         description="bias = 1[m ≠ t], variance = P(argmax pⱼ ≠ m), error = P(argmax pⱼ ≠ t)",
     )
 )

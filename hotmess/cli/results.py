@@ -70,11 +70,11 @@ def incoherence_text(row: dict[str, Any]) -> str:
 
 def print_score_table(rows: list[Any], title: str) -> None:
     ks = sorted({k for row in rows for k in row.pass_at_k})
-    table = Table(title=title, pad_edge=False)  # every character counts in 21 columns
+    table = Table(title=title, pad_edge=False)  # every character counts in 17 columns
     columns = [
         "env", "agent", "horizon", "metric", "tasks", "≥2 ans.", "samples", "bias", "variance",
         "error", "incoherence", "success", *(f"pass{sign}{'/'.join(map(str, ks))}" for sign in "@^"),
-        "missing", "trunc.", "forced", "agent fail.", "infra",
+        "forced", "lost m/t/a/i",
     ]  # fmt: skip
     for column in columns:
         text = column in ("env", "agent", "metric")
@@ -98,13 +98,16 @@ def print_score_table(rows: list[Any], title: str) -> None:
             # One column per estimator, its values for each k: the table stays narrow.
             "/".join(_fmt(row.pass_at_k.get(k), 2) for k in ks),
             "/".join(_fmt(row.pass_hat_k.get(k), 2) for k in ks),
-            str(d["missing"]),
-            str(d["truncated"]),
             _fmt(d["forced_share"], 2),
-            str(d["agent_failures"]),
-            str(d["infra_errors"]),
+            "/".join(
+                str(d[key]) for key in ("missing", "truncated", "agent_failures", "infra_errors")
+            ),
         )
     console.print(table)
+    console.print(
+        "lost m/t/a/i: answers missing / episodes truncated at the action cap / episodes the "
+        "agent broke (scored as missing) / episodes censored for an infrastructure fault"
+    )
     if any(row.few_samples for row in rows):
         console.print(
             f"{NOT_ESTIMABLE}: not estimable, most tasks have fewer than two answered samples "

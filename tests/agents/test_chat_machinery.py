@@ -407,19 +407,27 @@ def test_cost_is_none_when_unknown_and_overrides_win(monkeypatch):
 def test_the_threads_executor_keeps_many_episodes_in_flight_under_the_provider_cap(
     chat_server, tmp_path, monkeypatch, cap
 ):
-    """A sweep on the `threads` executor (8 episodes in flight) against one slow server: the
-    server sees at most `cap` requests at once, and more than one when the cap allows."""
+    """A sweep on the `threads` executor (8 episodes in flight) against one server: the
+    server sees at most `cap` requests at once, and exactly `cap` when the cap allows more
+    than one. The first `cap` requests are held until `cap` are in flight together, so the
+    count does not depend on how fast this machine starts threads; a cap that did not hold
+    would let more arrive during the grace period and be counted."""
     from hotmess.runner import SweepConfig, run_sweep
 
-    def slow(request: Any) -> Any:
+    arrivals = itertools.count(1)
+
+    def held(request: Any) -> Any:
+        if next(arrivals) <= cap:
+            deadline = time.monotonic() + 120  # a liveness guard, not a measurement
+            while server.in_flight < cap and time.monotonic() < deadline:
+                time.sleep(0.01)
         return chat_server.Answer(
-            200, chat_server.completion(None, "submit", {"answer": 1}), delay_s=0.3
+            200, chat_server.completion(None, "submit", {"answer": 1}), delay_s=0.2
         )
 
-    server = chat_server(slow, max_requests=16)
+    server = chat_server(held, max_requests=16)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     agent = f"openai:scripted-model,base_url={server.base_url},max_retries=0,concurrency={cap}"
-    started = time.monotonic()
     result = run_sweep(
         SweepConfig(
             envs=["hotmess/KVSum-v0"],
@@ -432,7 +440,5 @@ def test_the_threads_executor_keeps_many_episodes_in_flight_under_the_provider_c
             out=tmp_path / "run",
         )
     )
-    elapsed = time.monotonic() - started
     assert result.ran == 8 and result.infra_errors == 0 and server.count == 8
     assert server.max_in_flight == cap
-    assert elapsed < 8 * 0.3  # in flight together, not one after another

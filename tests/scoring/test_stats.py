@@ -31,7 +31,8 @@ from hotmess.scoring import (
     trend_fits,
 )
 from hotmess.scoring.decompositions import brier_decomposition, zero_one_decomposition
-from hotmess.scoring.stats import _cells, _decompose_means, _logistic
+from hotmess.scoring.stats.horizons import _logistic
+from hotmess.scoring.stats.questions import _cells, _decompose_means
 from hotmess.store import TornLineWarning
 
 KV = "hotmess/KVSum-v0"

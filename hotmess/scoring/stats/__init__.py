@@ -13,7 +13,13 @@ from hotmess.scoring.stats.actions import (
     divergence,
     divergence_summary,
 )
-from hotmess.scoring.stats.cells import CellStats, cell_stats
+from hotmess.scoring.stats.cells import (
+    INTERVALS,
+    CellStats,
+    IntervalKind,
+    cell_stats,
+    score_estimated,
+)
 from hotmess.scoring.stats.horizons import HorizonFit, success_horizons
 from hotmess.scoring.stats.intervals import Interval, expanded_interval
 from hotmess.scoring.stats.questions import Episodes
@@ -23,12 +29,14 @@ from hotmess.scoring.stats.trends import TrendFit, trend_fits
 from hotmess.store import LightEpisode
 
 __all__ = [
+    "INTERVALS",
     "ActionsGroup",
     "CellStats",
     "Divergence",
     "Episodes",
     "HorizonFit",
     "Interval",
+    "IntervalKind",
     "LightEpisode",
     "TrendFit",
     "by_actions",
@@ -36,6 +44,7 @@ __all__ = [
     "divergence",
     "divergence_summary",
     "expanded_interval",
+    "score_estimated",
     "success_horizons",
     "trend_fits",
 ]

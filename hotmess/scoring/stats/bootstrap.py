@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hotmess.scoring.estimators import Estimator
 from hotmess.scoring.metrics import get_metric
 from hotmess.scoring.metrics.brier import BRIER
 from hotmess.scoring.metrics.coverage import COVERAGE
@@ -59,11 +60,16 @@ class _Replicates:
 
 
 def _replicates(
-    data: _CellData, draws: IntArray, rng: np.random.Generator, resample_samples: bool
+    data: _CellData,
+    draws: IntArray,
+    rng: np.random.Generator,
+    resample_samples: bool,
+    estimator: Estimator = "plugin",
 ) -> _Replicates:
     """Bootstrap sums over the questions `draws` [B, k] picks for each replicate (ids in
     the cell; −1 picks nothing). By default a drawn question keeps its samples, so its
-    bias, variance and error are the table's; with `resample_samples` its samples are
+    bias, variance and error are those of `estimator` (the table's for the plug-in); with
+    `resample_samples` (plug-in values only) its samples are
     drawn again with replacement, independently each time the question is drawn."""
     n_boot, k = draws.shape
     drawn = draws >= 0
@@ -78,7 +84,7 @@ def _replicates(
     if not resample_samples:
         sums = {
             metric: np.stack([np.where(drawn, v[safe], 0.0).sum(axis=1) for v in values])
-            for metric, values in data.values.items()
+            for metric, values in data.per_question(estimator).items()
         }
         return _Replicates(count, floor, sums)
     sums = {metric: np.zeros((3, n_boot)) for metric in data.values}

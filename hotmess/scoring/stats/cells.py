@@ -4,10 +4,14 @@ tasks, and the success rate's interval."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
+from hotmess.scoring.decompositions import Decomposition
+from hotmess.scoring.estimators import ESTIMATORS, Estimator
+from hotmess.scoring.metrics import get_metric
 from hotmess.scoring.stats.bootstrap import _check, _replicates, _rng
 from hotmess.scoring.stats.intervals import Interval, expanded_interval
 from hotmess.scoring.stats.questions import (
@@ -17,6 +21,13 @@ from hotmess.scoring.stats.questions import (
     _CellData,
     _cells,
 )
+from hotmess.scoring.table import ScoreRow
+
+_NO_CENTRE: tuple[float | None, ...] = (None,) * 4
+IntervalKind = Literal["population", "tasks", "two-stage"]
+INTERVALS: tuple[IntervalKind, ...] = ("population", "tasks", "two-stage")
+"""What an interval covers: the population quantities (bootstrap over tasks of the corrected
+per-question values), the point estimator's expectation (tasks only), or two-stage."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,10 @@ class CellStats:
     """Over every non-censored episode of the cell's task seeds."""
     incoherence_replicates: int = 0
     """Bootstrap replicates whose incoherence was defined (of n_boot)."""
+    estimator: str = "plugin"
+    """Which point estimator gave bias, variance, error and incoherence."""
+    intervals: str = "population"
+    """Which bootstrap gave the intervals: `population`, `tasks` or `two-stage`."""
 
 
 def cell_stats(
@@ -55,41 +70,60 @@ def cell_stats(
     level: float = 0.95,
     seed: int = 0,
     resample_samples: bool = False,
+    estimator: Estimator = "plugin",
+    intervals: IntervalKind | None = None,
 ) -> list[CellStats]:
     """The rows of `score_episodes` with bootstrap confidence intervals over tasks.
 
-    Each of `n_boot` replicates draws the cell's questions (task seeds) with replacement
-    and recomputes the pooled statistics from their per-question bias, variance and error:
-    means over questions, incoherence = Σ variance / Σ error (undefined as in the table).
-    A question's values already carry the noise of its samples, so this accounts for both
-    levels of sampling. The interval is the expanded percentile interval (see `expanded_interval`).
-    `resample_samples=True` also redraws each drawn question's samples (a two-stage
-    bootstrap); docs/scoring.md explains why that is not the default. The success rate is
-    resampled the same way over the non-censored episodes of each task seed. Forks are
-    left out. Deterministic for a `seed`; each cell has its own random stream.
+    Point values are `estimator`'s: the table's plug-in values (default) or the corrected
+    ones (`hotmess.scoring.estimators`). Each of `n_boot` replicates draws the cell's
+    questions (task seeds) with replacement and recomputes the pooled statistics from their
+    per-question bias, variance and error: means over questions, incoherence = Σ variance /
+    Σ error (undefined as in the table). Which per-question values, by `intervals`:
+    `population` (default) the corrected ones, so the interval covers the population
+    quantities (a plug-in point may lie outside it: its own finite-sample bias); `tasks` the
+    point estimator's own, covering what that estimator averages to at this many samples;
+    `two-stage` (or `resample_samples=True`) also redraws each drawn question's samples and
+    decomposes them with the plug-in. docs/scoring.md says which answers which question. The
+    interval is the expanded percentile interval (see `expanded_interval`). The success rate
+    is resampled over the non-censored episodes of each task seed. Forks are left out.
+    Deterministic for a `seed`; each cell has its own random stream.
     """
     _check(n_boot, level)
-    cells = _cells(_as_light(episodes))
+    kind = _interval_kind(intervals, resample_samples, estimator)
+    two_stage = kind == "two-stage"
+    boot_estimator: Estimator = "corrected" if kind == "population" else estimator
     stats: list[CellStats] = []
-    for data in cells:
+    for data in _cells(_as_light(episodes)):
         rng = _rng(seed, "cell", data.env, data.agent, data.horizon)
         n = data.n_questions
         draws = rng.integers(0, n, size=(n_boot, n)) if n else None
-        replicates = None if draws is None else _replicates(data, draws, rng, resample_samples)
-        success = _success_replicates(data, n_boot, rng, resample_samples)
+        replicates = (
+            None if draws is None else _replicates(data, draws, rng, two_stage, boot_estimator)
+        )
+        success = _success_replicates(data, n_boot, rng, two_stage)
         success_ci = expanded_interval(success, level, len(data.trials))
-        for row in data.rows:
+        centres: dict[str, tuple[float | None, ...]] = {}
+        if kind == "population":  # bias-correct around the corrected point values
+            centres = {
+                row.metric: (row.bias, row.variance, row.error, row.incoherence)
+                for row in estimated_rows(data, "corrected")
+            }
+        for row in estimated_rows(data, estimator):
             cis: list[Interval] = [(math.nan, math.nan)] * 3
             incoherence_ci: Interval | None = None
             defined = 0
             if replicates is not None:
+                centre = centres.get(row.metric, _NO_CENTRE)
+                means = replicates.means(row.metric)
                 cis = [
-                    expanded_interval(values, level, n) for values in replicates.means(row.metric)
+                    expanded_interval(values, level, n, centre=centre[i])
+                    for i, values in enumerate(means)
                 ]
                 if row.incoherence is not None:
                     values = replicates.incoherence(row.metric)
                     defined = int(np.count_nonzero(~np.isnan(values)))
-                    incoherence_ci = expanded_interval(values, level, n)
+                    incoherence_ci = expanded_interval(values, level, n, centre=centre[3])
             stats.append(
                 CellStats(
                     env=row.env,
@@ -109,9 +143,50 @@ def cell_stats(
                     success_rate=row.success_rate,
                     success_ci=success_ci,
                     incoherence_replicates=defined,
+                    estimator=estimator,
+                    intervals=kind,
                 )
             )
     return stats
+
+
+def _interval_kind(
+    intervals: IntervalKind | None, resample_samples: bool, estimator: Estimator
+) -> IntervalKind:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    if intervals is None:
+        return "two-stage" if resample_samples else "population"
+    if intervals not in INTERVALS:
+        raise ValueError(f"intervals must be one of {', '.join(INTERVALS)}, got {intervals!r}")
+    if resample_samples and intervals != "two-stage":
+        raise ValueError(f"resample_samples=True asks for two-stage intervals, not {intervals!r}")
+    return intervals
+
+
+def estimated_rows(data: _CellData, estimator: Estimator) -> list[ScoreRow]:
+    """The cell's table rows with `estimator`'s bias, variance, error and incoherence."""
+    if estimator == "plugin":
+        return data.rows
+    per_question = data.per_question(estimator)
+    rows = []
+    for row in data.rows:
+        if row.n_tasks == 0 or row.metric not in per_question:
+            rows.append(row)
+            continue
+        parts = Decomposition(*per_question[row.metric])
+        floor = float(data.floor[row.metric].sum()) if row.metric in data.floor else 0.0
+        bias, variance, error = (float(np.mean(part)) for part in parts)
+        coherence = get_metric(row.metric).incoherence(parts, floor)
+        rows.append(replace(row, bias=bias, variance=variance, error=error, incoherence=coherence))
+    return rows
+
+
+def score_estimated(episodes: Episodes, estimator: Estimator = "plugin") -> list[ScoreRow]:
+    """The rows of `score_episodes`, with `estimator`'s point values (forks left out)."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    return [row for data in _cells(_as_light(episodes)) for row in estimated_rows(data, estimator)]
 
 
 def _success_replicates(

@@ -16,7 +16,12 @@ Interval = tuple[float, float]
 
 
 def expanded_interval(
-    values: FloatArray, level: float, n_units: int, *, order: bool = False
+    values: FloatArray,
+    level: float,
+    n_units: int,
+    *,
+    order: bool = False,
+    centre: float | None = None,
 ) -> Interval:
     """Expanded percentile interval (Hesterberg 2015, "What teachers should know about the
     bootstrap", §4.2) of the defined (non-NaN) replicates; NaNs without any, or with fewer
@@ -25,17 +30,25 @@ def expanded_interval(
     The plain percentile interval is too narrow with few units: it uses the replicates'
     spread, ≈ √((n−1)/n) of the estimator's, and a normal quantile where a t quantile is
     due. Expanding the tail to Φ(−√(n/(n−1)) t_{n−1, 1−α/2}) corrects both to first order.
-    `order` takes order statistics (no interpolation), for values that may be infinite."""
+    `order` takes order statistics (no interpolation), for values that may be infinite.
+    With `centre` (the point estimate the replicates resample) the interval is reflected
+    (the "basic" bootstrap interval, Davison & Hinkley 1997, §5.2): the replicates' spread
+    around `centre`, mirrored. A ratio such as incoherence has right-skewed replicates, and
+    in simulation the mirrored interval misses on both sides about equally often."""
     values = values[~np.isnan(values)]
     if values.size == 0 or n_units < 2:
         return (math.nan, math.nan)
     tail = _NORMAL.cdf(
         -math.sqrt(n_units / (n_units - 1)) * _t_quantile(1.0 - (1.0 - level) / 2, n_units - 1)
     )
+    tails = [tail, 1.0 - tail]
+    if centre is not None and math.isfinite(centre):
+        below, above = np.quantile(values, tails) - centre
+        return (float(centre - above), float(centre - below))
     if order:
-        low, high = np.quantile(values, [tail, 1.0 - tail], method="inverted_cdf")
+        low, high = np.quantile(values, tails, method="inverted_cdf")
     else:
-        low, high = np.quantile(values, [tail, 1.0 - tail])
+        low, high = np.quantile(values, tails)
     return (float(low), float(high))
 
 

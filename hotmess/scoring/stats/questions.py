@@ -12,7 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hotmess.scoring.decompositions import KL_DELTA, _probabilities
-from hotmess.scoring.metrics import metrics_for
+from hotmess.scoring.estimators import Estimator, estimate
+from hotmess.scoring.metrics import get_metric, metrics_for
 from hotmess.scoring.samples import by_sample_count, canonical_key
 from hotmess.scoring.table import (
     CellSamples,
@@ -97,10 +98,25 @@ class _CellData:
     success_seeds: dict[int | str, int]
     trials: IntArray
     successes: IntArray
+    _corrected: dict[str, FloatArray] | None = None
 
     @property
     def n_questions(self) -> int:
         return len(self.group_of)
+
+    def per_question(self, estimator: Estimator) -> dict[str, FloatArray]:
+        """metric → [3, n questions]: bias, variance, error with `estimator` (`values` for
+        the plug-in; the corrected ones are computed when first asked for)."""
+        if estimator == "plugin":
+            return self.values
+        if self._corrected is None:
+            corrected_values = {name: np.zeros_like(v) for name, v in self.values.items()}
+            for group in self.groups:
+                for name, values in corrected_values.items():
+                    parts = estimate(get_metric(name), group.prediction, group.target, estimator)
+                    values[:, group.question] = np.asarray(parts)
+            self._corrected = corrected_values
+        return self._corrected
 
 
 _LAST: list[tuple[tuple[int, ...], Sequence[LightEpisode], list[_CellData]]] = []

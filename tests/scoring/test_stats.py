@@ -341,15 +341,21 @@ def test_incoherence_rising_with_horizon_has_a_positive_slope(chase: Path) -> No
     rising = fits["random", "brier", "incoherence"]
     assert rising.slope > 0 and rising.slope_ci[0] > 0
     assert rising.n_horizons == 5 and rising.horizons == (1, 2, 4, 8, 16)
-    # The point fit is least squares on the log-log points of the table.
+    # The point fit is weighted least squares on the log-log points of the table, each
+    # point weighted by its precision (polyfit weights residuals by √w).
     points = [
         s for s in cell_stats(light, n_boot=10) if s.agent == "random" and s.metric == "brier"
     ]
     x = np.log([s.horizon for s in points])
     y = np.log([s.incoherence for s in points])
-    slope, intercept = np.polyfit(x, y, 1)
+    w = np.asarray(rising.weights)
+    assert len(w) == 5 and np.all(w > 0) and w.sum() == pytest.approx(5)
+    assert rising.slope_replicates > 450
+    slope, intercept = np.polyfit(x, y, 1, w=np.sqrt(w))
     assert rising.slope == pytest.approx(slope) and rising.intercept == pytest.approx(intercept)
-    assert rising.r2 == pytest.approx(np.corrcoef(x, y)[0, 1] ** 2)
+    residual = y - intercept - slope * x
+    centred = y - (w @ y) / w.sum()
+    assert rising.r2 == pytest.approx(1 - (w @ residual**2) / (w @ centred**2))
     for fit in fits.values():
         assert 0.0 <= fit.r2 <= 1.0
         assert fit.n_horizons >= 2
@@ -624,3 +630,19 @@ def test_a_horizon_whose_every_episode_is_censored_is_reported_not_fatal(tmp_pat
     fits = trend_fits(episodes, n_boot=100)
     assert all(fit.horizons == (1, 4) for fit in fits)
     assert write_report([out], tmp_path / "report", n_boot=100).html.exists()
+
+
+def test_trend_weights_are_the_precision_of_each_log_point() -> None:
+    from hotmess.scoring.stats.trends import _precision, _row_slopes, _wls
+
+    rng = np.random.default_rng(7)
+    boot = rng.normal(0.0, [0.1, 0.2, 0.4], size=(4000, 3))
+    weights = _precision(boot)
+    expected = 1 / boot.var(axis=0, ddof=1)
+    np.testing.assert_allclose(weights, expected * 3 / expected.sum())
+    x = np.log([1.0, 2.0, 4.0])
+    y = 0.5 * x + 1.0
+    slope, intercept, r2 = _wls(x, y, weights)
+    assert slope == pytest.approx(0.5) and intercept == pytest.approx(1.0) and r2 == 1.0
+    np.testing.assert_allclose(_row_slopes(x, np.stack([y, 2 * y]), weights), [0.5, 1.0])
+    assert np.array_equal(_precision(np.ones((10, 3))), np.ones(3))  # no spread: equal weights

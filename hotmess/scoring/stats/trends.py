@@ -37,7 +37,13 @@ class TrendFit:
     n_horizons: int
     """Horizons whose value is positive and defined: the points of the fit."""
     horizons: tuple[int, ...] = ()
-    """Those horizons."""
+    """Those horizons: every bootstrap replicate refits over exactly these."""
+    weights: tuple[float, ...] = ()
+    """Each horizon's weight in the fit: the precision (1 / bootstrap variance) of its log
+    value, scaled to sum to n_horizons."""
+    slope_replicates: int = 0
+    """Replicates positive and defined at every one of the horizons (of n_boot): the
+    slope's interval is theirs."""
 
 
 def trend_fits(
@@ -50,11 +56,13 @@ def trend_fits(
 ) -> list[TrendFit]:
     """Log-log least-squares trends of each quantity against horizon, with bootstrap CIs.
 
-    The point fit uses the horizons whose value is positive and defined (at least two, or
-    the trend is omitted). Each replicate draws task seeds with replacement once for all
-    horizons (task i of a sweep is the same seed at every horizon, so its errors are
-    correlated across horizons), recomputes the quantity per horizon and refits over the
-    fit's horizons where the replicate's value is still positive and defined.
+    The fit uses the horizons whose value is positive and defined (at least two, or the
+    trend is omitted), weighted by each point's precision: 1 / the bootstrap variance of
+    its log value. Each replicate draws task seeds with replacement once for all horizons
+    (task i of a sweep is the same seed at every horizon, so its errors are correlated
+    across horizons), recomputes the quantity per horizon and refits, with the same
+    weights, over the same fixed horizons; a replicate without a positive value at one of
+    them has no slope (`slope_replicates` counts those that do).
     """
     _check(n_boot, level)
     cells = _cells(_as_light(episodes))
@@ -114,12 +122,16 @@ def _trend(
     used = point > 0  # NaN compares False: undefined values drop out with non-positive ones
     if used.sum() < 2:
         return None
+    xs, y = x[used], np.log(point[used])
     with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log(np.where(used, point, 1.0))
-        boot_y = np.log(np.where(boot > 0, boot, np.nan))
-    slope, intercept, r2 = _ols(x[used], y[used])
-    boot_y[:, ~used] = np.nan
-    slopes = _masked_slopes(x, boot_y)
+        boot_y = np.log(np.where(boot[:, used] > 0, boot[:, used], np.nan))
+    # Every replicate refits over the same horizons; one without a positive value at each of
+    # them has no slope (and counts against `slope_replicates`).
+    complete = ~np.isnan(boot_y).any(axis=1)
+    weights = _precision(boot_y[complete])
+    slope, intercept, r2 = _wls(xs, y, weights)
+    slopes = np.full(len(boot_y), np.nan)
+    slopes[complete] = _row_slopes(xs, boot_y[complete], weights)
     return TrendFit(
         env=env,
         agent=agent,
@@ -131,30 +143,41 @@ def _trend(
         r2=r2,
         n_horizons=int(used.sum()),
         horizons=tuple(data.horizon for data, u in zip(sweep, used, strict=True) if u),
+        weights=tuple(float(w) for w in weights),
+        slope_replicates=int(complete.sum()),
     )
 
 
-def _ols(x: FloatArray, y: FloatArray) -> tuple[float, float, float]:
-    """(slope, intercept, R²) of least squares y ≈ intercept + slope x."""
-    dx = x - x.mean()
-    slope = float(dx @ (y - y.mean()) / (dx @ dx))
-    intercept = float(y.mean() - slope * x.mean())
+def _precision(boot_y: FloatArray) -> FloatArray:
+    """Per horizon, 1 / bootstrap variance of the log value, scaled to sum to the number of
+    horizons; equal weights without two replicates or without any spread. A horizon whose
+    replicates never move (variance 0) gets the largest weight among the others, not ∞."""
+    h = boot_y.shape[1]
+    if len(boot_y) < 2:
+        return np.ones(h)
+    variance = boot_y.var(axis=0, ddof=1)
+    spread = variance > 1e-12 * max(1.0, float(np.abs(boot_y).max()))
+    if not spread.any():
+        return np.ones(h)
+    precision = np.where(spread, 1.0 / np.where(spread, variance, 1.0), 0.0)
+    precision[~spread] = precision.max()
+    return precision * h / precision.sum()
+
+
+def _wls(x: FloatArray, y: FloatArray, w: FloatArray) -> tuple[float, float, float]:
+    """(slope, intercept, weighted R²) of weighted least squares y ≈ intercept + slope x."""
+    mean_x, mean_y = float(w @ x / w.sum()), float(w @ y / w.sum())
+    dx, dy = x - mean_x, y - mean_y
+    slope = float((w * dx) @ dy / ((w * dx) @ dx))
+    intercept = mean_y - slope * mean_x
     residual = y - intercept - slope * x
-    total = float(((y - y.mean()) ** 2).sum())
+    total = float((w * dy) @ dy)
     flat = total <= 1e-24 * len(y) * max(1.0, float(y @ y) / len(y))  # rounding, not spread
-    r2 = 1.0 if flat else max(0.0, 1.0 - float(residual @ residual) / total)
+    r2 = 1.0 if flat else max(0.0, 1.0 - float((w * residual) @ residual) / total)
     return slope, intercept, r2
 
 
-def _masked_slopes(x: FloatArray, y: FloatArray) -> FloatArray:
-    """Least-squares slope of each row of y [B, h] on x over its non-NaN entries; NaN for
-    rows with fewer than two."""
-    w = ~np.isnan(y)
-    n = w.sum(axis=1)
-    y0 = np.where(w, y, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_x = (w * x).sum(axis=1) / n
-        mean_y = y0.sum(axis=1) / n
-        dx = np.where(w, x - mean_x[:, None], 0.0)
-        slope = (dx * (y0 - mean_y[:, None])).sum(axis=1) / (dx * dx).sum(axis=1)
-    return np.where(n >= 2, slope, np.nan)
+def _row_slopes(x: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray:
+    """Weighted least-squares slope of each row of y [B, h] on x."""
+    dx = x - float(w @ x / w.sum())
+    return (y @ (w * dx)) / float((w * dx) @ dx)

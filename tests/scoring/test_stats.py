@@ -646,3 +646,28 @@ def test_trend_weights_are_the_precision_of_each_log_point() -> None:
     assert slope == pytest.approx(0.5) and intercept == pytest.approx(1.0) and r2 == 1.0
     np.testing.assert_allclose(_row_slopes(x, np.stack([y, 2 * y]), weights), [0.5, 1.0])
     assert np.array_equal(_precision(np.ones((10, 3))), np.ones(3))  # no spread: equal weights
+
+
+def test_kl_delta_sensitivity_flags_one_hot_answers(chase: Path) -> None:
+    from hotmess.scoring.stats import kl_delta_sensitivity
+
+    light = load_light(chase)
+    rows = {(r.agent, r.horizon): r for r in kl_delta_sensitivity(light, delta=1e-6)}
+    table = {
+        (r.agent, r.horizon): r for r in score_episodes(load_episodes(chase)) if r.metric == "kl"
+    }
+    assert rows.keys() == table.keys()
+    for key, row in rows.items():  # the reference values are the table's
+        assert row.reference["variance"] == pytest.approx(table[key].variance, rel=1e-9, abs=1e-12)
+        assert row.reference["incoherence"] == table[key].incoherence or (
+            row.reference["incoherence"] == pytest.approx(table[key].incoherence)
+        )
+    # Hard (one-hot) answers: KL's scale is set by log δ, about 27.6 nats at 1e-12 and
+    # 13.8 at 1e-6, so a random agent's KL variance halves: flagged.
+    noisy = rows["random", 16]
+    assert noisy.values["variance"] < noisy.reference["variance"] / 1.5
+    assert all(
+        r.disagrees == () or set(r.disagrees) <= {"bias", "variance", "error", "incoherence"}
+        for r in rows.values()
+    )
+    assert any("variance" in r.disagrees or "bias" in r.disagrees for r in rows.values())

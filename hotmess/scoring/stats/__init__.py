@@ -23,6 +23,11 @@ from hotmess.scoring.stats.cells import (
 from hotmess.scoring.stats.horizons import HorizonFit, success_horizons
 from hotmess.scoring.stats.intervals import Interval, expanded_interval
 from hotmess.scoring.stats.questions import Episodes
+from hotmess.scoring.stats.sensitivity import (
+    LARGER_DELTA,
+    DeltaSensitivity,
+    kl_delta_sensitivity,
+)
 from hotmess.scoring.stats.trends import TrendFit, trend_fits
 
 # What the statistics read; stays importable here, as it was from the single stats module.
@@ -30,8 +35,10 @@ from hotmess.store import LightEpisode
 
 __all__ = [
     "INTERVALS",
+    "LARGER_DELTA",
     "ActionsGroup",
     "CellStats",
+    "DeltaSensitivity",
     "Divergence",
     "Episodes",
     "HorizonFit",
@@ -44,6 +51,7 @@ __all__ = [
     "divergence",
     "divergence_summary",
     "expanded_interval",
+    "kl_delta_sensitivity",
     "score_estimated",
     "success_horizons",
     "trend_fits",

@@ -57,6 +57,49 @@ def print_score_table(rows: list[Any], title: str) -> None:
     console.print(table)
 
 
+ESTIMATOR_OPTION = typer.Option(
+    "--estimator",
+    help="Point estimator: plugin (the paper's values) or corrected (finite-sample corrected: see docs/scoring.md).",
+)
+
+
+def _check_estimator(estimator: str) -> None:
+    from hotmess.scoring.estimators import ESTIMATORS
+
+    if estimator not in ESTIMATORS:
+        raise ConfigError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+
+
+def delta_sensitivity_by_cell(episodes: list[Any]) -> dict[tuple[str, str, int], Any]:
+    """KL at δ = 1e-12 and a larger δ per categorical cell (`kl_delta_sensitivity`)."""
+    from hotmess.scoring.stats import kl_delta_sensitivity
+
+    return {(r.env, r.agent, r.horizon): r for r in kl_delta_sensitivity(episodes)}
+
+
+def _json_row(row: Any, estimator: str, sensitivity: dict[tuple[str, str, int], Any]) -> dict:
+    """The row's keys, then the new ones: the estimator, and for kl its values at a larger δ."""
+    data = {**row.to_dict(), "estimator": estimator}
+    found = sensitivity.get((row.env, row.agent, row.horizon))
+    if row.metric == "kl" and found is not None:
+        data["kl_larger_delta"] = {"delta": found.delta, **found.values}
+        data["kl_delta_disagrees"] = list(found.disagrees)
+    return data
+
+
+def print_delta_warnings(rows: Any) -> None:
+    """One line per cell whose KL values at the two δ differ by more than 2x."""
+    for r in rows:
+        if r.disagrees:
+            console.print(
+                f"warning: {r.env.removeprefix('hotmess/')} {r.agent} H={r.horizon}: KL "
+                f"{', '.join(r.disagrees)} {'differ' if len(r.disagrees) > 1 else 'differs'} by more than 2x between δ = 1e-12 and "
+                f"δ = {r.delta:g} (one-hot answers: KL's scale follows δ; see docs/scoring.md)",
+                markup=False,
+                highlight=False,
+            )
+
+
 @app.command("score")
 def score_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hotmess sweep`.")],
@@ -69,12 +112,14 @@ def score_command(
             "--forks", help="Score the forks (--fork-at) instead: one table per fork point."
         ),
     ] = False,
+    estimator: Annotated[str, ESTIMATOR_OPTION] = "plugin",
 ) -> None:
     """Bias, variance, error and incoherence per env x agent x horizon.
 
     Example: [bold]hotmess score runs/kv --json[/bold]
     """
     from hotmess.scoring import load_episodes, score_episodes, score_forks
+    from hotmess.scoring.stats import score_estimated
 
     if not (run_dir / "episodes.jsonl").exists():
         raise ConfigError(
@@ -95,11 +140,16 @@ def score_command(
         for t, rows in tables.items() if not as_json else ():
             print_score_table(rows, f"forks after {t} replayed action(s): {run_dir}")
         return
-    rows = score_episodes(episodes)
+    _check_estimator(estimator)
+    rows = (
+        score_episodes(episodes) if estimator == "plugin" else score_estimated(episodes, estimator)
+    )
+    sensitivity = delta_sensitivity_by_cell(episodes)
     if as_json:
-        print(json.dumps([row.to_dict() for row in rows], indent=2))
+        print(json.dumps([_json_row(row, estimator, sensitivity) for row in rows], indent=2))
     else:
-        print_score_table(rows, f"hotmess score {run_dir}")
+        print_score_table(rows, f"hotmess score {run_dir} ({estimator} estimator)")
+        print_delta_warnings(sensitivity.values())
         if any(episode.get("fork_of") is not None for episode in episodes):
             console.print(f"This run has forks: `hotmess score {run_dir} --forks` scores them.")
 
@@ -163,6 +213,7 @@ def report_command(
             help="Resample the samples within each drawn task too (wider, shifted intervals: see docs/scoring.md).",
         ),
     ] = False,
+    estimator: Annotated[str, ESTIMATOR_OPTION] = "plugin",
 ) -> None:
     """Write a self-contained HTML report (plots, tables, transcripts) and every plot as a PNG.
 
@@ -170,6 +221,7 @@ def report_command(
     """
     from hotmess.report import write_report
 
+    _check_estimator(estimator)
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("hotmess-report"))
     result = write_report(
         run_dirs,
@@ -178,6 +230,7 @@ def report_command(
         seed=seed,
         transcripts_per_cell=transcripts,
         resample_samples=two_stage,
+        estimator=estimator,
     )
     console.print(str(result.html), markup=False, highlight=False, soft_wrap=True)
     console.print(

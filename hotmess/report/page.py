@@ -21,11 +21,13 @@ from hotmess.report.figures import Figure, figures
 from hotmess.report.markup import escape
 from hotmess.report.runs import ReportRun, load_runs, series_labels
 from hotmess.report.transcripts import Cell, Transcript, read_transcripts, transcripts_section
+from hotmess.scoring.estimators import Estimator
 from hotmess.scoring.stats import (
     by_actions,
     cell_stats,
     divergence,
     divergence_summary,
+    kl_delta_sensitivity,
     success_horizons,
     trend_fits,
 )
@@ -86,6 +88,7 @@ def write_report(
     seed: int = 0,
     transcripts_per_cell: int = 3,
     resample_samples: bool = False,
+    estimator: Estimator = "plugin",
 ) -> ReportResult:
     """Write `out/report.html` and every figure as `out/*.png` for one or more runs.
 
@@ -96,6 +99,8 @@ def write_report(
     samples of the cell's first task, read from the store in a second pass that parses
     only those lines. `resample_samples` makes the intervals two-stage (tasks, then the
     samples within each drawn task): see docs/scoring.md for why that is not the default.
+    `estimator` picks the point values (`plugin`, the paper's, or `corrected`); by default
+    the intervals cover the population quantities whichever it is.
     """
     if not run_dirs:
         raise ConfigError("give at least one run directory")
@@ -110,7 +115,9 @@ def write_report(
 
     clock = time.perf_counter()
     for run in runs:
-        _add_statistics(run, n_boot=n_boot, seed=seed, resample_samples=resample_samples)
+        _add_statistics(
+            run, n_boot=n_boot, seed=seed, resample_samples=resample_samples, estimator=estimator
+        )
     timings["statistics"] = time.perf_counter() - clock
 
     out_dir = Path(out)
@@ -145,15 +152,20 @@ def write_report(
     )
 
 
-def _add_statistics(run: ReportRun, *, n_boot: int, seed: int, resample_samples: bool) -> None:
+def _add_statistics(
+    run: ReportRun, *, n_boot: int, seed: int, resample_samples: bool, estimator: Estimator
+) -> None:
     """Fill in the run's statistics from `hotmess.scoring.stats`."""
     two_stage = resample_samples
-    run.cells = cell_stats(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
+    run.cells = cell_stats(
+        run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage, estimator=estimator
+    )
     run.trends = trend_fits(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
     run.fits = success_horizons(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
     run.splits = by_actions(run.episodes)
     run.divergence = divergence(run.episodes)
     run.divergence_summary = divergence_summary(run.divergence)
+    run.delta_sensitivity = kl_delta_sensitivity(run.episodes)
 
 
 @functools.cache
@@ -173,7 +185,9 @@ def render(
     names = escape(", ".join(run.name for run in runs))
     parts = [
         tables.summary_tables(runs, labels),
+        tables.estimator_note(runs),
         tables.trend_table(runs, labels),
+        tables.delta_table(runs, labels),
         tables.h50_table(runs, labels),
         tables.divergence_table(runs, labels),
         tables.actions_table(runs, labels),

@@ -249,6 +249,7 @@ def compare_command(
         int, typer.Option("--bootstrap", "-b", min=1, help="Bootstrap resamples per interval.")
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    estimator: Annotated[str, ESTIMATOR_OPTION] = "plugin",
 ) -> None:
     """Two runs side by side: incoherence, bias, variance, error and success per env, agent and
     horizon, with the difference DIR2 − DIR1 and its 95% bootstrap interval (tasks resampled).
@@ -260,8 +261,11 @@ def compare_command(
     from hotmess.report import comparison_table
     from hotmess.scoring.compare import compare_runs
 
+    _check_estimator(estimator)
     unmatched: list[str] = []
-    comparisons = compare_runs(first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched)
+    comparisons = compare_runs(
+        first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched, estimator=estimator
+    )
     console.print(comparison_table(comparisons, first, second))
     if unmatched:
         console.print(

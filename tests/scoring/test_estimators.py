@@ -215,3 +215,26 @@ def test_population_intervals_do_not_depend_on_the_point_estimator() -> None:
         cell_stats(records, intervals="reflected")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="estimator"):
         cell_stats(records, estimator="jackknife")  # type: ignore[arg-type]
+
+
+def test_compare_uses_the_chosen_estimator(tmp_path: Any) -> None:
+    from hotmess.runner import SweepConfig, run_sweep
+    from hotmess.scoring.compare import compare_runs
+    from hotmess.store import load_episodes
+
+    options: dict[str, Any] = dict(envs=["hotmess/KVSum-v0"], horizons=[2, 4], tasks=4)
+    for name, agent in (("one", "noisy:p=0.2"), ("two", "noisy:p=0.4")):
+        run_sweep(
+            SweepConfig(out=tmp_path / name, sandbox="none", agents=[agent], samples=4, **options)
+        )
+    rows = {
+        (r.horizon, r.metric): r
+        for r in score_estimated(load_episodes(tmp_path / "one"), "corrected")
+    }
+    for estimator in ("plugin", "corrected"):
+        found = compare_runs(tmp_path / "one", tmp_path / "two", n_boot=50, estimator=estimator)
+        assert [(c.horizon, c.metric) for c in found] == [(2, "mse"), (4, "mse")]
+        for c in found:
+            variance = c.quantities["variance"].first
+            corrected_variance = rows[c.horizon, "mse"].variance
+            assert (variance == pytest.approx(corrected_variance)) == (estimator == "corrected")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,6 +13,9 @@ from rich.table import Table
 from hotmess.cli.app import app, console
 from hotmess.errors import ConfigError
 from hotmess.report import format_value as _fmt
+
+if TYPE_CHECKING:
+    from hotmess.scoring.estimators import Estimator
 
 
 def print_score_table(rows: list[Any], title: str) -> None:
@@ -63,11 +66,13 @@ ESTIMATOR_OPTION = typer.Option(
 )
 
 
-def _check_estimator(estimator: str) -> None:
+def _check_estimator(estimator: str) -> Estimator:
     from hotmess.scoring.estimators import ESTIMATORS
 
-    if estimator not in ESTIMATORS:
-        raise ConfigError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    for known in ESTIMATORS:
+        if estimator == known:
+            return known
+    raise ConfigError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
 
 
 def delta_sensitivity_by_cell(episodes: list[Any]) -> dict[tuple[str, str, int], Any]:
@@ -140,10 +145,8 @@ def score_command(
         for t, rows in tables.items() if not as_json else ():
             print_score_table(rows, f"forks after {t} replayed action(s): {run_dir}")
         return
-    _check_estimator(estimator)
-    rows = (
-        score_episodes(episodes) if estimator == "plugin" else score_estimated(episodes, estimator)
-    )
+    chosen = _check_estimator(estimator)
+    rows = score_episodes(episodes) if chosen == "plugin" else score_estimated(episodes, chosen)
     sensitivity = delta_sensitivity_by_cell(episodes)
     if as_json:
         print(json.dumps([_json_row(row, estimator, sensitivity) for row in rows], indent=2))
@@ -221,7 +224,7 @@ def report_command(
     """
     from hotmess.report import write_report
 
-    _check_estimator(estimator)
+    chosen = _check_estimator(estimator)
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("hotmess-report"))
     result = write_report(
         run_dirs,
@@ -230,7 +233,7 @@ def report_command(
         seed=seed,
         transcripts_per_cell=transcripts,
         resample_samples=two_stage,
-        estimator=estimator,
+        estimator=chosen,
     )
     console.print(str(result.html), markup=False, highlight=False, soft_wrap=True)
     console.print(
@@ -261,10 +264,10 @@ def compare_command(
     from hotmess.report import comparison_table
     from hotmess.scoring.compare import compare_runs
 
-    _check_estimator(estimator)
+    chosen = _check_estimator(estimator)
     unmatched: list[str] = []
     comparisons = compare_runs(
-        first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched, estimator=estimator
+        first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched, estimator=chosen
     )
     console.print(comparison_table(comparisons, first, second))
     if unmatched:

@@ -12,7 +12,7 @@ import numpy as np
 from hotmess.scoring.decompositions import Decomposition
 from hotmess.scoring.estimators import ESTIMATORS, Estimator
 from hotmess.scoring.metrics import get_metric
-from hotmess.scoring.stats.bootstrap import _check, _replicates, _rng
+from hotmess.scoring.stats.bootstrap import _check, _Replicates, _replicates, _rng
 from hotmess.scoring.stats.intervals import Interval, expanded_interval
 from hotmess.scoring.stats.questions import (
     Episodes,
@@ -110,20 +110,7 @@ def cell_stats(
                 for row in estimated_rows(data, "corrected")
             }
         for row in estimated_rows(data, estimator):
-            cis: list[Interval] = [(math.nan, math.nan)] * 3
-            incoherence_ci: Interval | None = None
-            defined = 0
-            if replicates is not None:
-                centre = centres.get(row.metric, _NO_CENTRE)
-                means = replicates.means(row.metric)
-                cis = [
-                    expanded_interval(values, level, n, centre=centre[i])
-                    for i, values in enumerate(means)
-                ]
-                if row.incoherence is not None:
-                    values = replicates.incoherence(row.metric)
-                    defined = int(np.count_nonzero(~np.isnan(values)))
-                    incoherence_ci = expanded_interval(values, level, n, centre=centre[3])
+            cis = _row_intervals(row, replicates, centres.get(row.metric, _NO_CENTRE), level, n)
             stats.append(
                 CellStats(
                     env=row.env,
@@ -139,15 +126,37 @@ def cell_stats(
                     bias_ci=cis[0],
                     variance_ci=cis[1],
                     error_ci=cis[2],
-                    incoherence_ci=incoherence_ci,
+                    incoherence_ci=cis[3],
                     success_rate=row.success_rate,
                     success_ci=success_ci,
-                    incoherence_replicates=defined,
+                    incoherence_replicates=cis[4],
                     estimator=estimator,
                     intervals=kind,
                 )
             )
     return stats
+
+
+def _row_intervals(
+    row: ScoreRow,
+    replicates: _Replicates | None,
+    centre: tuple[float | None, ...],
+    level: float,
+    n: int,
+) -> tuple[Interval, Interval, Interval, Interval | None, int]:
+    """Bias, variance, error and incoherence intervals of a row (reflected around `centre`
+    where given), and how many replicates had a defined incoherence."""
+    if replicates is None:
+        return (math.nan, math.nan), (math.nan, math.nan), (math.nan, math.nan), None, 0
+    bias, variance, error = (
+        expanded_interval(values, level, n, centre=centre[i])
+        for i, values in enumerate(replicates.means(row.metric))
+    )
+    if row.incoherence is None:
+        return bias, variance, error, None, 0
+    values = replicates.incoherence(row.metric)
+    defined = int(np.count_nonzero(~np.isnan(values)))
+    return bias, variance, error, expanded_interval(values, level, n, centre=centre[3]), defined
 
 
 def _interval_kind(

@@ -83,8 +83,11 @@ def delta_sensitivity_by_cell(episodes: list[Any]) -> dict[tuple[str, str, int],
 
 
 def _json_row(row: Any, estimator: str, sensitivity: dict[tuple[str, str, int], Any]) -> dict:
-    """The row's keys, then the new ones: the estimator, and for kl its values at a larger δ."""
-    data = {**row.to_dict(), "estimator": estimator}
+    """The row's keys, then the new ones: the estimator when not the default plug-in, and
+    for kl its values at a larger δ."""
+    data = row.to_dict()
+    if estimator != "plugin":
+        data["estimator"] = estimator
     found = sensitivity.get((row.env, row.agent, row.horizon))
     if row.metric == "kl" and found is not None:
         data["kl_larger_delta"] = {"delta": found.delta, **found.values}

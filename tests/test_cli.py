@@ -103,6 +103,23 @@ def test_sweep_then_score_json(tmp_path):
     )
     table = hotmess("score", str(out))
     assert table.returncode == 0 and "incoherence" in table.stdout and "KVSum-v0" in table.stdout
+    # The corrected estimator keeps every key, adds its name and, for kl, the larger δ.
+    fixed = json.loads(hotmess("score", str(out), "--json", "--estimator", "corrected").stdout)
+    assert [{k: r[k] for k in ("env", "agent", "horizon", "metric")} for r in fixed] == [
+        {k: r[k] for k in ("env", "agent", "horizon", "metric")} for r in rows
+    ]
+    assert all(keys <= set(r) and r["estimator"] == "corrected" for r in fixed)
+    noisy_mse = [
+        (r, f)
+        for r, f in zip(rows, fixed, strict=True)
+        if r["agent"] != "oracle" and r["metric"] == "mse"
+    ]
+    assert all(f["variance"] == pytest.approx(r["variance"] * 4 / 3) for r, f in noisy_mse)
+    kl = [r for r in fixed if r["metric"] == "kl"]
+    assert kl and all(r["kl_larger_delta"]["delta"] == 1e-6 for r in kl)
+    assert all(isinstance(r["kl_delta_disagrees"], list) for r in kl)
+    bad = hotmess("score", str(out), "--estimator", "median")
+    assert bad.returncode == 2 and "--estimator must be one of" in bad.stderr + bad.stdout
     resumed = hotmess("sweep", "--config", str(_yaml(tmp_path, out)), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "0 episodes run, 144 already done" in resumed.stdout

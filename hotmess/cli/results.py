@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -68,6 +68,10 @@ def incoherence_text(row: dict[str, Any]) -> str:
     return _fmt(row["incoherence"], 2)
 
 
+if TYPE_CHECKING:
+    from hotmess.scoring.estimators import Estimator
+
+
 def print_score_table(rows: list[Any], title: str) -> None:
     ks = sorted({k for row in rows for k in row.pass_at_k})
     table = Table(title=title, pad_edge=False)  # every character counts in 17 columns
@@ -127,6 +131,54 @@ def print_warnings(rows: list[Any]) -> None:
             err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
+ESTIMATOR_OPTION = typer.Option(
+    "--estimator",
+    help="Point estimator: plugin (the paper's values) or corrected (finite-sample corrected: see docs/scoring.md).",
+)
+
+
+def _check_estimator(estimator: str) -> Estimator:
+    from hotmess.scoring.estimators import ESTIMATORS
+
+    for known in ESTIMATORS:
+        if estimator == known:
+            return known
+    raise ConfigError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+
+
+def delta_sensitivity_by_cell(episodes: list[Any]) -> dict[tuple[str, str, int], Any]:
+    """KL at δ = 1e-12 and a larger δ per categorical cell (`kl_delta_sensitivity`)."""
+    from hotmess.scoring.stats import kl_delta_sensitivity
+
+    return {(r.env, r.agent, r.horizon): r for r in kl_delta_sensitivity(episodes)}
+
+
+def _json_row(row: Any, estimator: str, sensitivity: dict[tuple[str, str, int], Any]) -> dict:
+    """The row's keys, then the new ones: the estimator when not the default plug-in, and
+    for kl its values at a larger δ."""
+    data = row.to_dict()
+    if estimator != "plugin":
+        data["estimator"] = estimator
+    found = sensitivity.get((row.env, row.agent, row.horizon))
+    if row.metric == "kl" and found is not None:
+        data["kl_larger_delta"] = {"delta": found.delta, **found.values}
+        data["kl_delta_disagrees"] = list(found.disagrees)
+    return data
+
+
+def print_delta_warnings(rows: Any) -> None:
+    """One line per cell whose KL values at the two δ differ by more than 2x."""
+    for r in rows:
+        if r.disagrees:
+            console.print(
+                f"warning: {r.env.removeprefix('hotmess/')} {r.agent} H={r.horizon}: KL "
+                f"{', '.join(r.disagrees)} {'differ' if len(r.disagrees) > 1 else 'differs'} by more than 2x between δ = 1e-12 and "
+                f"δ = {r.delta:g} (one-hot answers: KL's scale follows δ; see docs/scoring.md)",
+                markup=False,
+                highlight=False,
+            )
+
+
 @app.command("score")
 def score_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hotmess sweep`.")],
@@ -141,6 +193,7 @@ def score_command(
     ] = False,
     missing_scalar: MissingScalar = "drop",
     k: Ks = None,
+    estimator: Annotated[str, ESTIMATOR_OPTION] = "plugin",
 ) -> None:
     """Bias, variance, error, incoherence, pass@k and pass^k per env x agent x horizon.
 
@@ -148,6 +201,7 @@ def score_command(
     """
     from hotmess.scoring import load_episodes, score_episodes, score_forks
     from hotmess.scoring.samples import impute_missing_scalars
+    from hotmess.scoring.stats import score_estimated
 
     policy = check_missing_scalar(missing_scalar)
     ks = parse_ks(k)
@@ -171,11 +225,19 @@ def score_command(
             print_score_table(rows, f"forks after {t} replayed action(s): {run_dir}")
         print_warnings([row for rows in tables.values() for row in rows])
         return
-    rows = score_episodes(episodes, missing_scalar=policy, ks=ks)
+    chosen = _check_estimator(estimator)
+    rows = (
+        score_episodes(episodes, missing_scalar=policy, ks=ks)
+        if chosen == "plugin"
+        # The corrected rows keep pass@k's default k: they differ in bias and variance only.
+        else score_estimated(impute_missing_scalars(episodes, policy), chosen)
+    )
+    sensitivity = delta_sensitivity_by_cell(episodes)
     if as_json:
-        print(json.dumps([row.to_dict() for row in rows], indent=2))
+        print(json.dumps([_json_row(row, estimator, sensitivity) for row in rows], indent=2))
     else:
-        print_score_table(rows, f"hotmess score {run_dir}")
+        print_score_table(rows, f"hotmess score {run_dir} ({estimator} estimator)")
+        print_delta_warnings(sensitivity.values())
         if any(episode.get("fork_of") is not None for episode in episodes):
             console.print(f"This run has forks: `hotmess score {run_dir} --forks` scores them.")
     print_warnings(rows)
@@ -242,6 +304,7 @@ def report_command(
     ] = False,
     missing_scalar: MissingScalar = "drop",
     k: Ks = None,
+    estimator: Annotated[str, ESTIMATOR_OPTION] = "plugin",
 ) -> None:
     """Write a self-contained HTML report (plots, tables, transcripts) and every plot as a PNG.
 
@@ -249,6 +312,7 @@ def report_command(
     """
     from hotmess.report import write_report
 
+    chosen = _check_estimator(estimator)
     target = out or (run_dirs[0] / "report" if len(run_dirs) == 1 else Path("hotmess-report"))
     result = write_report(
         run_dirs,
@@ -259,6 +323,7 @@ def report_command(
         resample_samples=two_stage,
         missing_scalar=check_missing_scalar(missing_scalar),
         ks=parse_ks(k),
+        estimator=chosen,
     )
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
@@ -279,6 +344,7 @@ def compare_command(
         int, typer.Option("--bootstrap", "-b", min=1, help="Bootstrap resamples per interval.")
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    estimator: Annotated[str, ESTIMATOR_OPTION] = "plugin",
 ) -> None:
     """Two runs side by side: incoherence, bias, variance, error and success per env, agent and
     horizon, with the difference DIR2 − DIR1 and its 95% bootstrap interval (tasks resampled).
@@ -291,8 +357,11 @@ def compare_command(
     from hotmess.scoring import score_run
     from hotmess.scoring.compare import compare_runs
 
+    chosen = _check_estimator(estimator)
     unmatched: list[str] = []
-    comparisons = compare_runs(first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched)
+    comparisons = compare_runs(
+        first, second, n_boot=bootstrap, seed=seed, unmatched=unmatched, estimator=chosen
+    )
     console.print(comparison_table(comparisons, first, second))
     if unmatched:
         console.print(

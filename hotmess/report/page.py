@@ -21,12 +21,14 @@ from hotmess.report.figures import Figure, figures
 from hotmess.report.markup import escape
 from hotmess.report.runs import ReportRun, load_runs, series_labels
 from hotmess.report.transcripts import Cell, Transcript, read_transcripts, transcripts_section
+from hotmess.scoring.estimators import Estimator
 from hotmess.scoring.samples import impute_missing_scalars
 from hotmess.scoring.stats import (
     by_actions,
     cell_stats,
     divergence,
     divergence_summary,
+    kl_delta_sensitivity,
     success_horizons,
     trend_fits,
 )
@@ -92,6 +94,7 @@ def write_report(
     resample_samples: bool = False,
     missing_scalar: str = "drop",
     ks: Sequence[int] | None = None,
+    estimator: Estimator = "plugin",
 ) -> ReportResult:
     """Write `out/report.html` and every figure as `out/*.png` for one or more runs.
 
@@ -103,6 +106,8 @@ def write_report(
     only those lines. `resample_samples` makes the intervals two-stage (tasks, then the
     samples within each drawn task): see docs/scoring.md for why that is not the default.
     `missing_scalar` and `ks` are `score_episodes`' missing-answer policy and pass@k's k.
+    `estimator` picks the point values (`plugin`, the paper's, or `corrected`); by default
+    the intervals cover the population quantities whichever it is.
     """
     if not run_dirs:
         raise ConfigError("give at least one run directory")
@@ -119,7 +124,9 @@ def write_report(
     for run in runs:
         run.episodes = impute_missing_scalars(run.episodes, missing_scalar)
         run.rows = score_episodes(run.episodes, ks=ks)
-        _add_statistics(run, n_boot=n_boot, seed=seed, resample_samples=resample_samples)
+        _add_statistics(
+            run, n_boot=n_boot, seed=seed, resample_samples=resample_samples, estimator=estimator
+        )
     timings["statistics"] = time.perf_counter() - clock
 
     out_dir = Path(out)
@@ -155,15 +162,20 @@ def write_report(
     )
 
 
-def _add_statistics(run: ReportRun, *, n_boot: int, seed: int, resample_samples: bool) -> None:
+def _add_statistics(
+    run: ReportRun, *, n_boot: int, seed: int, resample_samples: bool, estimator: Estimator
+) -> None:
     """Fill in the run's statistics from `hotmess.scoring.stats`."""
     two_stage = resample_samples
-    run.cells = cell_stats(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
+    run.cells = cell_stats(
+        run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage, estimator=estimator
+    )
     run.trends = trend_fits(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
     run.fits = success_horizons(run.episodes, n_boot=n_boot, seed=seed, resample_samples=two_stage)
     run.splits = by_actions(run.episodes)
     run.divergence = divergence(run.episodes)
     run.divergence_summary = divergence_summary(run.divergence)
+    run.delta_sensitivity = kl_delta_sensitivity(run.episodes)
 
 
 @functools.cache
@@ -183,7 +195,9 @@ def render(
     names = escape(", ".join(run.name for run in runs))
     parts = [
         tables.summary_tables(runs, labels),
+        tables.estimator_note(runs),
         tables.trend_table(runs, labels),
+        tables.delta_table(runs, labels),
         tables.h50_table(runs, labels),
         tables.divergence_table(runs, labels),
         tables.actions_table(runs, labels),

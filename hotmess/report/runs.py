@@ -13,6 +13,7 @@ from typing import Any
 from hotmess.scoring.stats import (
     ActionsGroup,
     CellStats,
+    DeltaSensitivity,
     Divergence,
     HorizonFit,
     LightEpisode,
@@ -44,6 +45,7 @@ class ReportRun:
     splits: list[ActionsGroup] = field(default_factory=list)
     divergence: list[Divergence] = field(default_factory=list)
     divergence_summary: list[dict[str, Any]] = field(default_factory=list)
+    delta_sensitivity: list[DeltaSensitivity] = field(default_factory=list)
 
 
 def load_runs(paths: Sequence[Path]) -> list[ReportRun]:

@@ -170,14 +170,81 @@ def trend_table(runs: Sequence[ReportRun], labels: Labels) -> str:
     return (
         "<h3>Trends: log-log fits against horizon</h3>"
         '<p class="lead">ln(quantity) = intercept + slope · ln H, least squares over the '
-        "horizons; a slope of 0.5 means the quantity grows as √H. The interval is the "
-        "bootstrap interval of the slope.</p>"
+        "horizons, each weighted by its precision (1 / bootstrap variance of its log value); "
+        "a slope of 0.5 means the quantity grows as √H. The interval is the bootstrap "
+        "interval of the slope, every replicate refitted over the same horizons.</p>"
         + table(
             ["env", "agent", "metric", "quantity", "slope", "intercept", "R²", "horizons"],
             rows,
             left=4,
         )
     )
+
+
+def estimator_note(runs: Sequence[ReportRun]) -> str:
+    """Which point estimator and which intervals the tables show."""
+    cells = [cell for run in runs for cell in run.cells]
+    if not cells:
+        return ""
+    estimator, intervals = cells[0].estimator, cells[0].intervals
+    return (
+        f'<p class="lead">Point values: the <b>{escape(estimator)}</b> estimator '
+        f"({escape(ESTIMATOR_NOTES.get(estimator, ''))}). Intervals: "
+        f"<b>{escape(intervals)}</b> ({escape(INTERVAL_NOTES.get(intervals, ''))}). "
+        "<code>hotmess report --estimator corrected</code> switches the point values.</p>"
+    )
+
+
+ESTIMATOR_NOTES = {
+    "plugin": "the paper's values: variance low by (s − 1)/s, bias high by about σ²/s",
+    "corrected": "unbiased within-question variance; KL by the delete-one jackknife",
+}
+INTERVAL_NOTES = {
+    "population": "they cover the population bias, variance, error and incoherence",
+    "tasks": "tasks resampled: they cover what the point estimator averages to",
+    "two-stage": "tasks and their samples resampled",
+}
+
+
+def delta_table(runs: Sequence[ReportRun], labels: Labels) -> str:
+    """KL at δ = 1e-12 beside a larger δ, per categorical cell, flagged past 2x."""
+    rows = []
+    for index, run in enumerate(runs):
+        for r in sorted(run.delta_sensitivity, key=lambda r: (r.env, r.agent, r.horizon)):
+            cells = [escape(r.env), *_series_cells(index, r.agent, labels), escape(r.horizon)]
+            for quantity in ("variance", "incoherence"):
+                cells += [escape(fmt(r.reference[quantity])), escape(fmt(r.values[quantity]))]
+            cells.append(escape(", ".join(r.disagrees) or "–"))
+            rows.append(cells)
+    if not rows:
+        return ""
+    delta = fmt(runs_delta(runs))
+    return (
+        "<h3>KL's sensitivity to δ</h3>"
+        '<p class="lead">Hard (one-hot) answers put log δ into every wrong choice, so KL\'s '
+        f"scale follows δ: its values at the paper's δ = 1e-12 beside δ = {escape(delta)}. "
+        "Quantities that differ by more than 2× are listed: read their KL values as "
+        "depending on δ, and prefer Brier for them.</p>"
+        + table(
+            [
+                "env",
+                "agent",
+                "horizon",
+                "variance 1e-12",
+                f"variance {delta}",
+                "incoherence 1e-12",
+                f"incoherence {delta}",
+                "differ > 2×",
+            ],
+            rows,
+            left=2,
+        )
+    )
+
+
+def runs_delta(runs: Sequence[ReportRun]) -> float:
+    """The larger δ the runs' sensitivity rows were scored at."""
+    return next(r.delta for run in runs for r in run.delta_sensitivity)
 
 
 def h50_table(runs: Sequence[ReportRun], labels: Labels) -> str:

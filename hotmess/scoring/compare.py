@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from hotmess.errors import ConfigError
+from hotmess.scoring.estimators import Estimator
 from hotmess.scoring.metrics import QUANTITIES as METRIC_QUANTITIES
 from hotmess.scoring.metrics import get_metric
-from hotmess.scoring.stats import expanded_interval
+from hotmess.scoring.stats import expanded_interval, score_estimated
 from hotmess.scoring.table import score_episodes
 from hotmess.store import LightEpisode, load_unforked
 
@@ -78,10 +79,12 @@ Cell = tuple[str, str, int]
 """(env, agent, horizon)."""
 
 
-def _questions(episodes: Sequence[LightEpisode]) -> dict[Cell, _Questions]:
+def _questions(
+    episodes: Sequence[LightEpisode], estimator: Estimator = "plugin"
+) -> dict[Cell, _Questions]:
     """Each question's bias, variance and error, by scoring every task as a cell of its own
-    with `score_episodes` (so the scoring rules are exactly `hotmess score`'s), plus its
-    successes among uncensored episodes."""
+    with `score_episodes` (so the scoring rules are exactly `hotmess score`'s; with the
+    corrected `estimator`, `score_estimated`), plus its successes among uncensored episodes."""
     records = [
         {
             "key": e.key,
@@ -104,7 +107,8 @@ def _questions(episodes: Sequence[LightEpisode]) -> dict[Cell, _Questions]:
             wins[question][0] += bool(e.outcome.get("success"))
             wins[question][1] += 1
     cells: dict[Cell, _Questions] = {}
-    for row in score_episodes(records):
+    rows = score_episodes(records) if estimator == "plugin" else score_estimated(records, estimator)
+    for row in rows:
         metric = get_metric(row.metric)
         if not metric.headline or row.n_tasks == 0:
             continue
@@ -222,6 +226,7 @@ def compare_runs(
     level: float = 0.95,
     seed: int = 0,
     unmatched: list[str] | None = None,
+    estimator: Estimator = "plugin",
 ) -> list[Comparison]:
     """Each common cell of two runs with the difference second − first of incoherence, bias,
     variance, error and success, and a bootstrap interval of each difference.
@@ -233,11 +238,12 @@ def compare_runs(
     expanded percentile interval of `cell_stats`; a difference whose replicates are mostly
     undefined (no error to split), or a cell with fewer than two tasks, has none. Agents
     left out because only one run has them are appended to `unmatched`, when given.
+    `estimator` picks the per-question values (`hotmess.scoring.estimators`).
     """
     if n_boot < 1:
         raise ConfigError(f"the number of bootstrap resamples must be at least 1, got {n_boot}")
     runs = (first, second)
-    cells = [_questions(load_unforked(Path(path))) for path in runs]
+    cells = [_questions(load_unforked(Path(path)), estimator) for path in runs]
     rng = np.random.default_rng(seed)
     return [
         Comparison(

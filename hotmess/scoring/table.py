@@ -132,7 +132,7 @@ def score_episodes(
     most episodes a task has, `passk.default_ks`).
     """
     records = [_as_record(episode) for episode in episodes]
-    episodes = _latest_runs([record for record in records if record.get("fork_of") is None])
+    episodes = latest_runs([record for record in records if record.get("fork_of") is None])
     episodes = impute_missing_scalars(episodes, missing_scalar)
     cells: dict[tuple[str, str, int], CellSamples] = {}
     # A canonical order makes the sums, and so the scores, bit-identical however the
@@ -147,7 +147,7 @@ def score_episodes(
     return rows
 
 
-def _latest_runs(episodes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def latest_runs(episodes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Without the censored episodes a resumed sweep ran again (`--resume` reruns them by
     default): a censored record whose key also has an uncensored one is superseded."""
     ran = {

@@ -14,13 +14,9 @@ import numpy.typing as npt
 from hotmess.scoring.decompositions import KL_DELTA, _probabilities, hard_answers
 from hotmess.scoring.estimators import Estimator, estimate
 from hotmess.scoring.metrics import get_metric, metrics_for
+from hotmess.scoring.passk import default_ks
 from hotmess.scoring.samples import by_sample_count, canonical_key
-from hotmess.scoring.table import (
-    CellSamples,
-    ScoreRow,
-    add_episode,
-    score_cell,
-)
+from hotmess.scoring.table import CellSamples, ScoreRow, add_episode, latest_runs, score_cell
 from hotmess.store import LightEpisode
 
 FloatArray = npt.NDArray[np.float64]
@@ -140,7 +136,11 @@ def _cells(light: Sequence[LightEpisode]) -> list[_CellData]:
 
 
 def _build_cells(light: Sequence[LightEpisode]) -> list[_CellData]:
-    records = [_record(episode) for episode in light]
+    # As score_episodes: censored episodes that a resumed sweep ran again are superseded.
+    pairs = [(episode, _record(episode)) for episode in light]
+    kept = {id(record) for record in latest_runs([record for _, record in pairs])}
+    light = [episode for episode, record in pairs if id(record) in kept]
+    records = [record for _, record in pairs if id(record) in kept]
     cells: dict[tuple[str, str, int], CellSamples] = {}
     # The canonical order of score_episodes: the same question ids, so the same rows, and
     # the same bootstrap draws however the episodes arrived.
@@ -154,11 +154,12 @@ def _build_cells(light: Sequence[LightEpisode]) -> list[_CellData]:
             counts = tally.setdefault(episode.task_seed, [0, 0])
             counts[0] += 1
             counts[1] += bool(episode.outcome.get("success"))
+    ks = default_ks([n for cell in cells.values() for n, _ in cell.tally.values()])
     data = []
     for (env, agent, horizon), cell in sorted(cells.items(), key=lambda item: item[0]):
         tally = outcomes.get((env, agent, horizon), {})
         table = np.asarray(list(tally.values()), dtype=np.int64).reshape(-1, 2)
-        rows = score_cell(env, agent, horizon, cell, records)
+        rows = score_cell(env, agent, horizon, cell, records, ks=ks)
         seeds = {seed: i for i, seed in enumerate(tally)}
         data.append(_cell_data(env, agent, horizon, cell, rows, seeds, table[:, 0], table[:, 1]))
     return data

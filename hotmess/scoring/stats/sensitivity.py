@@ -43,7 +43,8 @@ def kl_delta_sensitivity(episodes: Episodes, delta: float = LARGER_DELTA) -> lis
     for data in _cells(_as_light(episodes)):
         if data.kind != "categorical" or not data.n_questions:
             continue
-        at = {d: _pooled(data.groups, d) for d in (KL_DELTA, delta)}
+        few = any(row.metric == "kl" and row.few_samples for row in data.rows)
+        at = {d: _pooled(data.groups, d, few) for d in (KL_DELTA, delta)}
         disagrees = tuple(
             name
             for name in at[delta]
@@ -57,23 +58,28 @@ def kl_delta_sensitivity(episodes: Episodes, delta: float = LARGER_DELTA) -> lis
     return rows
 
 
-def _pooled(groups: list[_Group], delta: float) -> dict[str, float | None]:
-    sums = np.zeros(3)
+def _pooled(groups: list[_Group], delta: float, few: bool) -> dict[str, float | None]:
+    """Means over every question, and incoherence as the table pools it: over the
+    questions with two or more answered samples, not estimable when `few`."""
+    sums, estimable = np.zeros(3), np.zeros(3)
     floor = 0.0
-    n = 0
+    n = n_estimable = 0
     for group in groups:
         parts = kl_decomposition(group.prediction, group.target.astype(np.int64), delta)
         sums += [float(np.sum(part)) for part in parts]
         n += len(group.target)
-        floor += len(group.target) * kl_error_floor(group.width, delta)
+        two_answers = group.answered.sum(axis=1) >= 2
+        estimable += [float(np.sum(np.asarray(part)[two_answers])) for part in parts]
+        n_estimable += int(two_answers.sum())
+        floor += int(two_answers.sum()) * kl_error_floor(group.width, delta)
     bias, variance, error = sums / n
     # As the table: error no larger than the smoothing floor is no error to split.
-    defined = sums[2] > floor + 1e-9 * n
+    defined = not few and estimable[2] > floor + 1e-9 * max(n_estimable, 1)
     return {
         "bias": float(bias),
         "variance": float(variance),
         "error": float(error),
-        "incoherence": float(sums[1] / sums[2]) if defined else None,
+        "incoherence": float(estimable[1] / estimable[2]) if defined else None,
     }
 
 

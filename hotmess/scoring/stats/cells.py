@@ -148,18 +148,27 @@ def _row_intervals(
     n: int,
 ) -> tuple[Interval, Interval, Interval, Interval | None, int]:
     """Bias, variance, error and incoherence intervals of a row (reflected around `centre`
-    where given), and how many replicates had a defined incoherence."""
+    where given), and how many replicates had a defined incoherence. A reflected bound can
+    leave the quantity's range (a variance below 0, an incoherence above 1): it is clipped
+    to the range, which the true value never leaves, so coverage is unchanged."""
     if replicates is None:
         return (math.nan, math.nan), (math.nan, math.nan), (math.nan, math.nan), None, 0
     bias, variance, error = (
-        expanded_interval(values, level, n, centre=centre[i])
+        _clipped(expanded_interval(values, level, n, centre=centre[i]), 0.0, math.inf)
         for i, values in enumerate(replicates.means(row.metric))
     )
     if row.incoherence is None:
         return bias, variance, error, None, 0
     values = replicates.incoherence(row.metric)
     defined = int(np.count_nonzero(~np.isnan(values)))
-    return bias, variance, error, expanded_interval(values, level, n, centre=centre[3]), defined
+    incoherence = _clipped(expanded_interval(values, level, n, centre=centre[3]), 0.0, 1.0)
+    return bias, variance, error, incoherence, defined
+
+
+def _clipped(interval: Interval, low: float, high: float) -> Interval:
+    """`interval` within [low, high] (NaN bounds stay NaN)."""
+    a, b = interval
+    return (min(max(a, low), high), min(max(b, low), high)) if a == a and b == b else interval
 
 
 def _interval_kind(

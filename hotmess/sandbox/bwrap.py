@@ -80,44 +80,7 @@ class BwrapSandbox(ShellSandbox):
                 self.close()
                 raise
         self.started = time.monotonic()
-        argv = [exe, "--unshare-all", "--unshare-user", "--die-with-parent"]
-        argv += ["--hostname", "sandbox", "--uid", str(config.uid), "--gid", str(config.uid)]
-        if config.network:
-            argv.append("--share-net")
-        for directory in SYSTEM_DIRS:
-            if os.path.islink(directory):
-                argv += ["--symlink", os.readlink(directory), directory]
-            elif os.path.isdir(directory):
-                argv += ["--ro-bind", directory, directory]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        if self.work_mounted:
-            argv += ["--bind", str(work), config.workdir]
-        else:  # no host mount without root: bwrap's own tmpfs, which a new shell starts empty
-            argv += ["--size", str(config.work_mb * 1024 * 1024), "--tmpfs", config.workdir]
-        argv += ["--bind", str(io), IO_INSIDE]
-        argv += ["--remount-ro", "/"]  # bwrap's root is a tmpfs: only the binds above stay writable
-        argv += [
-            "--chdir",
-            config.workdir,
-            "--clearenv",
-            "--setenv",
-            "HOME",
-            config.workdir,
-            "--setenv",
-            "PATH",
-            "/usr/local/bin:/usr/bin:/bin",
-        ]
-        argv += [
-            "--setenv",
-            "LANG",
-            "C.UTF-8",
-            "--setenv",
-            "TERM",
-            "dumb",
-            "--setenv",
-            "USER",
-            "agent",
-        ]
+        argv = _bwrap_argv(exe, config, work, io, self.work_mounted)
         argv += ["--", "bash", "--noprofile", "--norc", "--noediting", "-i"]
         self.work = work
         try:
@@ -287,3 +250,37 @@ def remove_cgroup(group: Path) -> None:
             return
         except OSError:
             time.sleep(0.02)
+
+
+def _bwrap_argv(
+    exe: str, config: SandboxConfig, work: Path, io: Path, work_mounted: bool
+) -> list[str]:
+    """bwrap's options for a sandbox: namespaces, read-only system dirs, the workdir and
+    I/O binds, a clean environment (the shell's own command line follows them)."""
+    argv = [exe, "--unshare-all", "--unshare-user", "--die-with-parent"]
+    argv += ["--hostname", "sandbox", "--uid", str(config.uid), "--gid", str(config.uid)]
+    if config.network:
+        argv.append("--share-net")
+    for directory in SYSTEM_DIRS:
+        if os.path.islink(directory):
+            argv += ["--symlink", os.readlink(directory), directory]
+        elif os.path.isdir(directory):
+            argv += ["--ro-bind", directory, directory]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if work_mounted:
+        argv += ["--bind", str(work), config.workdir]
+    else:  # no host mount without root: bwrap's own tmpfs, which a new shell starts empty
+        argv += ["--size", str(config.work_mb * 1024 * 1024), "--tmpfs", config.workdir]
+    argv += ["--bind", str(io), IO_INSIDE]
+    argv += ["--remount-ro", "/"]  # bwrap's root is a tmpfs: only the binds above stay writable
+    argv += ["--chdir", config.workdir, "--clearenv"]
+    environment = {
+        "HOME": config.workdir,
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "USER": "agent",
+    }
+    for name, value in environment.items():
+        argv += ["--setenv", name, value]
+    return argv

@@ -42,7 +42,12 @@ def comparison_table(comparisons: Sequence[Comparison], first: Path, second: Pat
         cells = []
         for name in QUANTITIES:
             d = c.quantities[name]
-            text = f"{format_value(d.first)} → {format_value(d.second)}"
+            # Incoherence without a value is not estimable (too few answers, or no error).
+            shown = [
+                "n/e" if value is None and name == "incoherence" else format_value(value)
+                for value in (d.first, d.second)
+            ]
+            text = f"{shown[0]} → {shown[1]}"
             if d.delta is not None:
                 text += f"\nΔ {_signed(d.delta)}" + (" *" if d.excludes_zero else "")
             if d.ci is not None:

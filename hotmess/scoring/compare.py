@@ -65,11 +65,12 @@ class _Questions:
     floor: list[float] = field(default_factory=list)  # the least KL error δ smoothing allows
     successes: list[int] = field(default_factory=list)
     episodes: list[int] = field(default_factory=list)
+    estimable: list[float] = field(default_factory=list)  # 1: two or more answered samples
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
             name: np.asarray(getattr(self, name), dtype=np.float64)
-            for name in ("bias", "variance", "error", "floor", "successes", "episodes")
+            for name in ("bias", "variance", "error", "floor", "successes", "episodes", "estimable")
         }
 
 
@@ -121,6 +122,7 @@ def _questions(
         cell.floor.append(metric.error_floor(width[question]) if metric.error_floor else 0.0)
         cell.successes.append(wins[question][0])
         cell.episodes.append(wins[question][1])
+        cell.estimable.append(float(row.n_tasks_estimable > 0))
     return cells
 
 
@@ -131,11 +133,21 @@ def _replicates(q: dict[str, np.ndarray], index: np.ndarray | None) -> dict[str,
         index = np.arange(len(q["bias"]))[None, :]
     n = index.shape[1]
     error = q["error"][index].sum(axis=1)
-    floor = q["floor"][index].sum(axis=1)
-    # Undefined as in table.py: no error at all, or (KL) none beyond what smoothing leaves.
-    defined = (error > 1e-12 * n) & ((floor == 0) | (error > floor + 1e-9 * n))
+    # As table.py: incoherence pools the questions with two or more answered samples, is
+    # not estimable when most questions have fewer, and is undefined without error (or,
+    # for KL, without error beyond what smoothing leaves).
+    estimable = q["estimable"][index]
+    pooled_error = (q["error"][index] * estimable).sum(axis=1)
+    floor = (q["floor"][index] * estimable).sum(axis=1)
+    m = estimable.sum(axis=1)
+    defined = (
+        (estimable.mean(axis=1) >= 0.5)
+        & (pooled_error > 1e-12 * np.maximum(m, 1))
+        & ((floor == 0) | (pooled_error > floor + 1e-9 * np.maximum(m, 1)))
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        incoherence = np.where(defined, q["variance"][index].sum(axis=1) / error, np.nan)
+        variance = (q["variance"][index] * estimable).sum(axis=1)
+        incoherence = np.where(defined, variance / pooled_error, np.nan)
         success = q["successes"][index].sum(axis=1) / q["episodes"][index].sum(axis=1)
     return {
         "incoherence": incoherence,

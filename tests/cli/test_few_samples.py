@@ -64,6 +64,11 @@ def test_report_and_compare_warn(once: Path, tmp_path: Path) -> None:
     compare = hotmess("compare", str(once), str(once), "--bootstrap", "20")
     assert compare.returncode == 0, compare.stderr
     assert "warning:" in compare.stderr and "not estimable" in compare.stderr
+    assert "n/e → n/e" in compare.stdout
+    from hotmess.scoring.compare import compare_runs
+
+    comparisons = compare_runs(once, once, n_boot=20)
+    assert comparisons and all(c.quantities["incoherence"].first is None for c in comparisons)
 
 
 def test_bad_options_name_the_fix(once: Path) -> None:

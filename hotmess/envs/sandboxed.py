@@ -7,6 +7,7 @@ workdir (`_files`), and adds its own tools to `shell_tools()`.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import secrets
@@ -143,6 +144,12 @@ class SandboxEnv(ToolEnv):
             raise RuntimeError(
                 f"could not unpack the task's files in the sandbox: {result.stderr.strip()}"
             )
+
+    def _sibling(self) -> SandboxEnv:
+        """A copy without this episode's sandbox: its examples run in sandboxes of their own."""
+        sibling = copy.copy(self)
+        sibling.sandbox = None
+        return sibling
 
     def _box(self) -> Sandbox:
         if self.sandbox is None:

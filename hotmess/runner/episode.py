@@ -118,6 +118,7 @@ def run_episode(
         tools=info["tools"],
         max_actions=info["max_actions"],
         oracle=_oracle_or_none(env),
+        examples=info.get("examples", ()),
     )
     steps: list[StepRecord] = []
     outcome: Outcome | None = None

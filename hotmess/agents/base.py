@@ -8,10 +8,12 @@ for its final answer at the action cap is also `FinalAnswering`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from hotmess.envs.base import Oracle
+from hotmess.envs.examples import Example
 from hotmess.errors import ConfigError
 
 
@@ -28,6 +30,9 @@ class Task:
     max_actions: int
     oracle: Oracle | None = field(default=None, repr=False, compare=False)
     """A solver for this task. Privileged: only scripted baselines may use it."""
+    examples: Sequence[Example] = field(default=(), repr=False, compare=False)
+    """Worked examples of other tasks of this env (the reset `info["examples"]`), made when
+    first read: slice what you use."""
 
 
 @dataclass(frozen=True)

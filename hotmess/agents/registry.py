@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hotmess.agents.base import Agent
+from hotmess.agents.local_models import BUILTIN_MODELS, DEFAULT_MODEL
 from hotmess.errors import ConfigError, UnknownAgentError, validation_problems
 from hotmess.loading import MissingObjectError, load_object
 
@@ -118,8 +119,10 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
         ),
         AgentEntry(
             "local",
-            "a small GGUF model in-process with llama-cpp-python (default SmolLM2-135M; no key, no network)",
-            "local:smollm2-135m",
+            "a small GGUF model in-process with llama-cpp-python (no key, no network); built in: "
+            + "; ".join(model.listing() for model in BUILTIN_MODELS.values())
+            + f"; default {DEFAULT_MODEL}; or local:/path/to/model.gguf",
+            "\n".join(f"local:{alias}" for alias in BUILTIN_MODELS),
             _lazy("hotmess.agents.local:LocalAgent"),
             takes_model=True,
         ),

@@ -5,6 +5,7 @@ tools and its oracle; everything an agent can get wrong about the protocol is ha
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -17,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hotmess.envs.examples import EXAMPLE_SEED, EXAMPLE_TRIES, Example, LazyExamples, solve
 from hotmess.outcome import Outcome, OutcomeKind
 
 #: Observation and action alphabet: printable ASCII. Set explicitly because the
@@ -192,6 +194,8 @@ class ToolEnv(gym.Env[str, str]):
         self._tool_map: dict[str, Tool] = {}
         self._done = True
         self._transcript: list[str] = []
+        self._examples: list[Example] = []
+        self._next_example_seed = EXAMPLE_SEED
 
     # -- what a family implements -------------------------------------------------------
 
@@ -227,6 +231,40 @@ class ToolEnv(gym.Env[str, str]):
     def _submit_schema(self) -> dict[str, Any]:
         return params({"answer": ("string", "Your final answer.")})
 
+    def examples(self, n: int) -> list[Example]:
+        """`n` worked examples of this env at its horizon and options, for agents that show
+        a model solved tasks before its own (the reset `info["examples"]`).
+
+        By default the env's oracle solves tasks of seeds from EXAMPLE_SEED on, which no
+        sweep draws, on a copy of the env, so the current task is untouched. Each example
+        submits another answer than the one before it when one of the next few seeds does:
+        a small model shown the same answer twice tends to copy it. Override to hand-write
+        them; `examples(k)` must be the first k of `examples(n)`."""
+        if n > len(self._examples):
+            sibling = self._sibling()
+            try:
+                self._examples = self._more_examples(sibling, n)
+            finally:
+                sibling.close()
+        return self._examples[:n]
+
+    def _more_examples(self, sibling: ToolEnv, n: int) -> list[Example]:
+        examples, seed = list(self._examples), self._next_example_seed
+        while len(examples) < n:
+            candidates = []
+            for _ in range(EXAMPLE_TRIES if examples and self.outcome_kind != "tests" else 1):
+                candidates.append(solve(sibling, seed))
+                seed += 1
+                if not examples or candidates[-1].steps[-1] != examples[-1].steps[-1]:
+                    break  # another answer than the example before
+            examples.append(candidates[-1])
+        self._next_example_seed = seed
+        return examples
+
+    def _sibling(self) -> ToolEnv:
+        """An env with this one's options and none of its episode state."""
+        return copy.copy(self)
+
     # -- the Gymnasium contract ---------------------------------------------------------
 
     @property
@@ -254,7 +292,8 @@ class ToolEnv(gym.Env[str, str]):
     ) -> tuple[str, dict[str, Any]]:
         """Generate the task for `seed` (drawn from the env's RNG when None) and return
         `(prompt, info)`; info carries `prompt`, `tools` (OpenAI function specs),
-        `horizon`, `max_actions`, `task_seed` and `submit_only` (see `step`)."""
+        `horizon`, `max_actions`, `task_seed`, `submit_only` (see `step`) and `examples`
+        (worked examples, a sequence made when first read; see `examples`)."""
         super().reset(seed=seed)
         if seed is None:
             seed = int(self.np_random.integers(0, 2**31 - 1))
@@ -282,6 +321,7 @@ class ToolEnv(gym.Env[str, str]):
             "max_actions": self.max_actions,
             "task_seed": self.task_seed,
             "submit_only": self.submit_only,
+            "examples": LazyExamples(self),
         }
         if self.submit_only:
             prompt += f"\n{FINAL_ANSWER_NOTICE}"

@@ -8,6 +8,7 @@ workdir (`_files`), and adds its own tools to `shell_tools()`.
 
 from __future__ import annotations
 
+import copy
 import io
 import secrets
 import shlex
@@ -111,6 +112,12 @@ class SandboxEnv(ToolEnv):
         """Put many files in the sandbox in one round trip (a tar archive)."""
         if files and not upload_archive(self._box(), tar_bytes(files), directory):
             raise RuntimeError(f"could not unpack the task's files in the sandbox ({directory})")
+
+    def _sibling(self) -> SandboxEnv:
+        """A copy without this episode's sandbox: its examples run in sandboxes of their own."""
+        sibling = copy.copy(self)
+        sibling.sandbox = None
+        return sibling
 
     def _box(self) -> Sandbox:
         if self.sandbox is None:

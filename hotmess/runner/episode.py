@@ -87,6 +87,7 @@ def run_episode(
         tools=info["tools"],
         max_actions=info["max_actions"],
         oracle=_oracle_or_none(env),
+        examples=info.get("examples", ()),
     )
     steps: list[StepRecord] = []
     try:

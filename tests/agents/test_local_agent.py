@@ -268,7 +268,9 @@ def test_the_chat_scaffold_still_works(local_model: None) -> None:
     text = agent.model.llm.detokenize(tokens, special=True).decode()  # type: ignore[attr-defined]
     assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
     assert "Action:" not in text and "fenced block" in agent.system_prompt  # type: ignore[attr-defined]
-    record = run_episode(make_env("hotmess/KVSum-v0", horizon=1), agent, 3)
+    record = run_episode(
+        make_env("hotmess/KVSum-v0", horizon=1), agent, 3, agent_seed=agent_seed(3, 1, 0)
+    )
     assert_plumbing(record, {"lookup", "submit"})
     assert record.system_prompt == agent.system_prompt  # type: ignore[attr-defined]
 
@@ -282,7 +284,7 @@ def test_the_grammar_holds_every_fewshot_action_to_a_valid_call(
     agent = make_agent(f"{SPEC},temperature=1.5,top_k=0,min_p=0")
     env = make_env(env_id, horizon=2)
     for seed in range(2):
-        record = run_episode(env, agent, seed)
+        record = run_episode(env, agent, seed, agent_seed=agent_seed(seed, env.horizon, 0))
         assert_plumbing(record, {"lookup", "follow", "submit"})
         assert all(json.loads(step.action) for step in record.steps)
 
@@ -294,7 +296,7 @@ def test_each_builtin_model_answers_at_horizon_1(
 ) -> None:
     agent = make_agent(f"{spec},temperature=0")
     for env_id in ("hotmess/KVSum-v0", "hotmess/PointerChase-v0"):
-        record = run_episode(make_env(env_id, horizon=1), agent, 1)
+        record = run_episode(make_env(env_id, horizon=1), agent, 1, agent_seed=agent_seed(1, 1, 0))
         assert_plumbing(record, {"lookup", "follow", "submit"})
         assert record.outcome.prediction is not None and not record.outcome.truncated
 

@@ -395,13 +395,18 @@ def test_the_latest_observation_is_cut_in_the_middle_and_a_task_too_big_is_an_er
 
 @pytest.mark.local_model
 @pytest.mark.slow
-def test_demo_runs_the_local_model_and_prints_the_table(local_model: None, tmp_path: Path) -> None:
+def test_demo_runs_the_local_model_and_prints_the_table(
+    local_model: None, gemma_model: None, tmp_path: Path
+) -> None:
+    """The README's first command: both built-in models at temperature 1. Most episodes
+    end with an answer (submitted, or forced at the action cap), samples of a task differ,
+    the two models differ, and the report is written."""
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "hotmess", "demo", "--out", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
         cwd=REPO,
         stdin=subprocess.DEVNULL,
     )
@@ -409,12 +414,24 @@ def test_demo_runs_the_local_model_and_prints_the_table(local_model: None, tmp_p
     print(f"hotmess demo took {elapsed:.0f} s")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "SmolLM2-135M" in out and "local:smollm2-135m" in out
+    assert "SmolLM2-135M" in out and "Gemma 3 270M" in out and "Report: " in out
     for column in ("bias", "variance", "incoherence", "KVSum-v0", "PointerChase-v0"):
         assert column in out
-    records = (tmp_path / "demo" / "episodes.jsonl").read_text().splitlines()
-    assert len(records) == 2 * 4 * 2  # envs x horizons 1-8 x (1 task x 2 samples)
-    assert all(json.loads(line)["outcome"]["infra_error"] is None for line in records)
+    assert (tmp_path / "demo" / "report" / "report.html").is_file()
+    records = [json.loads(line) for line in (tmp_path / "demo" / "episodes.jsonl").open()]
+    assert len(records) == 2 * 2 * 3 * 4 * 4  # models x envs x horizons x tasks x samples
+    assert all(r["outcome"]["infra_error"] is None for r in records)
+    answered = [r["outcome"]["prediction"] is not None for r in records]
+    assert sum(answered) >= 0.8 * len(records)
+    from hotmess.scoring import score_run
+
+    rows = [r for r in score_run(tmp_path / "demo") if r.metric in ("mse", "kl")]
+    assert sum(r.variance > 0 for r in rows) > len(rows) / 2
+    by_model = {
+        agent: [r.success_rate for r in rows if r.agent == agent]
+        for agent in {r.agent for r in rows}
+    }
+    assert len(by_model) == 2 and len({tuple(v) for v in by_model.values()}) == 2
 
 
 def test_demo_falls_back_to_the_noisy_agents_without_the_local_extra(

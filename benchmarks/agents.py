@@ -26,6 +26,7 @@ from hotmess.agents import make_agent
 from hotmess.agents.local import LocalAgent
 from hotmess.envs import make_env
 from hotmess.runner import run_episode
+from hotmess.runner.cells import agent_seed
 
 ENVS = ["hotmess/KVSum-v0", "hotmess/PointerChase-v0"]
 OVERHEAD_TARGET = 0.15
@@ -73,7 +74,7 @@ def run_pair(agent: LocalAgent, env_id: str, horizon: int, seed: int, row: Row) 
     env = make_env(env_id, horizon=horizon)
     try:
         llm.reset()
-        record = run_episode(env, agent, seed, sample=seed)
+        record = run_episode(env, agent, seed, agent_seed=agent_seed(seed, horizon, seed))
     finally:
         env.close()
         agent.request = build  # type: ignore[method-assign]

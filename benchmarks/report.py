@@ -59,7 +59,7 @@ WORDS = [
 CHILD = """
 import json, sys, time
 start = time.perf_counter()
-from hotmess.scoring.report import write_report
+from hotmess.report import write_report
 result = write_report([sys.argv[1]], sys.argv[2], n_boot=1000)
 print(json.dumps({"timings": result.timings, "inside": time.perf_counter() - start,
                   "episodes": result.n_episodes, "pngs": len(result.pngs),

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hotmess.scoring import stats
+from hotmess.store import load_light
 
 KINDS = ("scalar", "categorical", "tests", "scalar", "categorical")
 HORIZONS = (1, 2, 4, 8, 16)
@@ -123,7 +124,7 @@ def main() -> None:
         print(f"{n} episodes x {args.steps} steps, {size:.0f} MiB, n_boot={args.n_boot}\n")
         print(f"{'step':<20} {'wall s':>7} {'cpu s':>7}")
         total = time.perf_counter()
-        light = timed("load_light", lambda: stats.load_light(tmp))
+        light = timed("load_light", lambda: load_light(tmp))
         boot = {"n_boot": args.n_boot}
         timed("cell_stats", lambda: stats.cell_stats(light, **boot))
         timed("trend_fits", lambda: stats.trend_fits(light, **boot))

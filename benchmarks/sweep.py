@@ -25,9 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hotmess.runner import RunStore, SweepConfig, run_sweep
-from hotmess.runner.episode import EpisodeRecord
-from hotmess.scoring import load_episodes
+from hotmess.runner import SweepConfig, run_sweep
+from hotmess.store import RunStore, iter_records
 
 POOL_TARGET, STORE_TARGET_MS = 1.7, 1.0
 
@@ -49,7 +48,7 @@ def store_overhead_ms(base: dict, n: int = 2000) -> tuple[float, float]:
         start = time.perf_counter()
         result = run_sweep(SweepConfig(**base, out=out))
         episode_ms = (time.perf_counter() - start) / result.ran * 1000
-        records = [EpisodeRecord.model_validate(r) for r in load_episodes(out)][:n]
+        records = list(iter_records(out))[:n]
         again = out.parent / "again"
         with RunStore.open_for_sweep(again, {"bench": 1}, {}, resume=False) as store:
             start = time.perf_counter()

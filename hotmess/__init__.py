@@ -9,7 +9,7 @@ from hotmess.agents import Agent, AgentStep, Task, make_agent
 from hotmess.envs import ToolEnv, env_ids, make_env
 from hotmess.errors import HotmessError
 from hotmess.outcome import Outcome
-from hotmess.runner import EpisodeRecord, SweepConfig, run_episode, run_sweep
+from hotmess.runner import SweepConfig, run_episode, run_sweep
 from hotmess.scoring import (
     Decomposition,
     brier_decomposition,
@@ -20,6 +20,7 @@ from hotmess.scoring import (
     score_run,
     zero_one_decomposition,
 )
+from hotmess.store import EpisodeRecord
 
 __all__ = [
     "Agent",

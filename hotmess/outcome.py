@@ -37,5 +37,11 @@ class Outcome(BaseModel):
     """Actions the agent took, malformed ones included."""
     truncated: bool = False
     """The episode hit the action cap before the agent submitted."""
+    forced: bool = False
+    """The answer was submitted at the final-answer step: the last allowed action, when the
+    env (with `final_answer` on) allowed only `submit` (see docs/running-a-sweep.md)."""
     infra_error: str | None = None
     """Set when the harness, not the agent, failed: the episode is censored in scoring."""
+    agent_failure: str | None = None
+    """Set when the agent or its actions broke the episode (an exception in `act()`, a wrong
+    return type, an action the env could not execute): scored as a missing answer, counted."""

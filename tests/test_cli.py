@@ -103,6 +103,23 @@ def test_sweep_then_score_json(tmp_path):
     )
     table = hotmess("score", str(out))
     assert table.returncode == 0 and "incoherence" in table.stdout and "KVSum-v0" in table.stdout
+    # The corrected estimator keeps every key, adds its name and, for kl, the larger δ.
+    fixed = json.loads(hotmess("score", str(out), "--json", "--estimator", "corrected").stdout)
+    assert [{k: r[k] for k in ("env", "agent", "horizon", "metric")} for r in fixed] == [
+        {k: r[k] for k in ("env", "agent", "horizon", "metric")} for r in rows
+    ]
+    assert all(keys <= set(r) and r["estimator"] == "corrected" for r in fixed)
+    noisy_mse = [
+        (r, f)
+        for r, f in zip(rows, fixed, strict=True)
+        if r["agent"] != "oracle" and r["metric"] == "mse"
+    ]
+    assert all(f["variance"] == pytest.approx(r["variance"] * 4 / 3) for r, f in noisy_mse)
+    kl = [r for r in fixed if r["metric"] == "kl"]
+    assert kl and all(r["kl_larger_delta"]["delta"] == 1e-6 for r in kl)
+    assert all(isinstance(r["kl_delta_disagrees"], list) for r in kl)
+    bad = hotmess("score", str(out), "--estimator", "median")
+    assert bad.returncode == 2 and "--estimator must be one of" in bad.stderr + bad.stdout
     resumed = hotmess("sweep", "--config", str(_yaml(tmp_path, out)), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "0 episodes run, 144 already done" in resumed.stdout
@@ -114,6 +131,24 @@ def _yaml(tmp_path, out):
         f"envs: [hotmess/KVSum-v0, hotmess/PointerChase-v0]\nagents: ['noisy:p=0.1', oracle]\nhorizons: [1, 2, 4]\ntasks: 3\nsamples: 4\nout: {out}\n"
     )
     return path
+
+
+def test_sweep_set_reaches_any_field_and_async_is_threads_with_a_warning(tmp_path):
+    out = tmp_path / "run"
+    result = hotmess(
+        "sweep", "-e", "hotmess/PointerChase-v0", "-a", "oracle", "--horizons", "1", "--tasks", "1",
+        "--samples", "1", "-o", str(out), "-q", "--executor", "async",
+        "--set", "tasks=2", "--set", "env_options.hotmess/PointerChase-v0.n_colours=6",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2 episodes run" in result.stdout  # --set wins over --tasks
+    assert result.stderr.strip() == (
+        "hotmess: warning: executor 'async' is now called 'threads' (it is a thread pool); "
+        "'async' still works but will be removed"
+    )
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["config"]["env_options"] == {"hotmess/PointerChase-v0": {"n_colours": 6}}
+    assert meta["execution"]["executor"] == "threads"
 
 
 def test_demo_runs_and_prints_the_table(tmp_path):
@@ -150,6 +185,26 @@ def test_demo_runs_and_prints_the_table(tmp_path):
             ],
             "--horizons takes comma-separated integers",
         ),
+        (["sweep", "--set", "tasks"], "--set takes KEY=VALUE"),
+        (
+            [
+                "sweep",
+                "-e",
+                "hotmess/KVSum-v0",
+                "-a",
+                "oracle",
+                "--horizons",
+                "1",
+                "-o",
+                "o",
+                "--set",
+                "nope=1",
+                "--tasks",
+                "x",
+            ],
+            "invalid sweep flags: tasks: Input should be a valid integer, unable to parse string "
+            "as an integer; nope: Extra inputs are not permitted",
+        ),
         (["score", "/nonexistent/run"], "holds no episodes.jsonl"),
     ],
 )
@@ -167,6 +222,9 @@ def test_bad_config_file_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert "samples: Input should be greater than or equal to 1" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    no_out = hotmess("sweep", "--config", str(path))
+    assert no_out.returncode == 2
+    assert f"missing --out (give it, or set it in {path})" in no_out.stderr
 
 
 @pytest.mark.docker

@@ -1,6 +1,13 @@
 """Agents: the protocol, scripted baselines, LLM agents, and the spec registry."""
 
-from hotmess.agents.base import Agent, AgentStep, Task
+from hotmess.agents.base import (
+    Agent,
+    AgentStep,
+    FinalAnswering,
+    Replayable,
+    Reseedable,
+    Task,
+)
 from hotmess.agents.registry import AgentEntry, AgentSpec, agent_entries, make_agent, register_agent
 
 __all__ = [
@@ -8,6 +15,9 @@ __all__ = [
     "AgentEntry",
     "AgentSpec",
     "AgentStep",
+    "FinalAnswering",
+    "Replayable",
+    "Reseedable",
     "Task",
     "agent_entries",
     "make_agent",

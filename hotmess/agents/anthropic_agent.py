@@ -22,6 +22,7 @@ from hotmess.agents.chat import (
     Reply,
     ToolCall,
     TransientError,
+    Unreachable,
     http_failure,
     parse_retry_after,
 )
@@ -156,6 +157,8 @@ class AnthropicAgent(ChatAgent):
             raise TransientError(
                 f"{self._what()}: no response within {self.config.timeout_s} s"
             ) from None
+        except httpx.ConnectError as exc:
+            raise Unreachable(f"{self._what()}: {type(exc).__name__}: {exc}") from None
         except httpx.TransportError as exc:
             raise TransientError(f"{self._what()}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
@@ -187,6 +190,14 @@ class AnthropicAgent(ChatAgent):
             # One action per step is the env's contract; asking for one call keeps the
             # model from planning around calls that would never run.
             body["tool_choice"] = {"type": "auto", "disable_parallel_tool_use": True}
+            # The API refuses a forced tool with extended thinking: then only the offered
+            # tools (submit alone) and the env's notice ask for the final answer.
+            if self.forced_tool is not None and config.thinking_budget is None:
+                body["tool_choice"] = {
+                    "type": "tool",
+                    "name": self.forced_tool,
+                    "disable_parallel_tool_use": True,
+                }
         if config.thinking_budget is not None:
             body["thinking"] = {"type": "enabled", "budget_tokens": config.thinking_budget}
         # Recent models refuse temperature and top_p together: with top_p given, temperature

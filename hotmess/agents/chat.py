@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotmess.agents.base import AgentStep, Task
+from hotmess.agents.base import AgentStep, FinalAnswering, Replayable, Task
 from hotmess.agents.pricing import cost_usd
 from hotmess.errors import ConfigError
 
@@ -108,6 +108,16 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+class Unreachable(TransientError):
+    """Nothing answered at all: the host name does not resolve or the connection is refused.
+    Before the server has answered once, that is a wrong base_url, not a passing fault."""
+
+
+class ContextOverflow(Exception):
+    """The server refused the request because the transcript outgrew the model's context
+    window: the episode ends as truncated (there is no room to act), the sweep goes on."""
+
+
 class RetriesExhausted(Exception):
     """Every retry failed: the episode is censored as an infrastructure error."""
 
@@ -179,8 +189,9 @@ def _bare_objects(text: str) -> list[Any]:
     return found
 
 
-class ChatAgent:
-    """An LLM agent over a chat API. Subclasses set `provider` and implement `_complete`."""
+class ChatAgent(Replayable, FinalAnswering):
+    """An LLM agent over a chat API. Subclasses set `provider` and implement `_complete`;
+    while `forced_tool` is set (a final answer), the request must make the model call it."""
 
     provider: ClassVar[str] = "chat"
     Config: ClassVar[type[ChatConfig]] = ChatConfig
@@ -190,7 +201,12 @@ class ChatAgent:
         self.messages: list[Message] = []
         self.tools: list[dict[str, Any]] = []
         self.step = 0
+        self.forced_tool: str | None = None
+        """The tool this request must call (`submit`, for a final answer), else None."""
         self._sleep = time.sleep
+        self._answered = False
+        """Whether the server has answered once: until then, an unreachable host is a
+        configuration error (exit 2 before every episode is censored), after, a fault."""
 
     # -- what a provider implements -----------------------------------------------------
 
@@ -229,6 +245,17 @@ class ChatAgent:
     def system_prompt(self) -> str:
         return self.messages[0].content if self.messages else self.config.system_prompt
 
+    def final_answer(self, observation: str) -> AgentStep:
+        """`act`, with only `submit` offered and the request forcing the model to call it
+        (`tool_choice` for the APIs, the grammar for `local:`)."""
+        tools = self.tools
+        self.tools = [spec for spec in tools if spec["function"]["name"] == "submit"]
+        self.forced_tool = "submit" if self.tools else None
+        try:
+            return self.act(observation)
+        finally:
+            self.tools, self.forced_tool = tools, None
+
     def act(self, observation: str) -> AgentStep:
         if self.step > 0:
             self._add_observation(observation)
@@ -240,6 +267,8 @@ class ChatAgent:
             reply, retries = self._with_retries(lambda: self._complete(self.messages, tools, seed))
         except RetriesExhausted as exc:
             return AgentStep(action="", infra_error=str(exc), cost=None)
+        except ContextOverflow as exc:
+            return AgentStep(action="", truncated=f"context window full: {exc}", cost=None)
         call = reply.tool_call or extract_json_call(reply.text)
         if call is None:
             # Not a tool call at all: the env turns it into an observation that says so.
@@ -330,18 +359,30 @@ class ChatAgent:
         for attempt in range(self.config.max_retries + 1):
             try:
                 with slot:
-                    return request(), attempt
+                    reply = request()
+                self._answered = True
+                return reply, attempt
             except TransientError as exc:
                 failures.append(str(exc))
-                if attempt == self.config.max_retries:
-                    break
+                retry_after = self._failed(exc)
+            if attempt < self.config.max_retries:
                 delay = min(60.0, self.config.backoff_s * 2**attempt) * random.random()
-                if exc.retry_after is not None:
-                    delay = max(delay, exc.retry_after)
-                self._sleep(delay)
+                self._sleep(delay if retry_after is None else max(delay, retry_after))
         raise RetriesExhausted(
             f"{self.provider} request failed {len(failures)} time(s); last: {failures[-1]}"
         )
+
+    def _failed(self, exc: TransientError) -> float | None:
+        """Note a failed request; an unreachable server that never answered is a wrong
+        base_url (ConfigError). Returns the server's Retry-After."""
+        if not isinstance(exc, Unreachable):
+            self._answered = True  # a server that says it is busy is reachable
+        elif not self._answered:
+            raise ConfigError(
+                f"{exc}; nothing answers at {self.endpoint() or 'the API'}: check base_url "
+                "and that the server is running"
+            ) from None
+        return exc.retry_after
 
 
 def _shortened_reply(message: Message) -> str:
@@ -356,10 +397,21 @@ def _shortened_reply(message: Message) -> str:
     return f"{SHORTENED_REPLY.format(n=len(message.content))}\n```json\n{block}\n```"
 
 
+CONTEXT_OVERFLOW = (
+    "context_length_exceeded",  # OpenAI, vLLM, llama_cpp.server
+    "maximum context length",
+    "exceed context window",  # llama.cpp's own message
+    "prompt is too long",  # Anthropic
+)
+"""What a 400 says when the transcript outgrew the model's window."""
+
+
 def http_failure(status: int, body: str, retry_after: str | None, what: str) -> Exception:
     """The exception for a failed HTTP request: transient for 408/409/429/5xx, otherwise
     a `ConfigError` (a bad key, an unknown model, a malformed request will not heal)."""
     snippet = body.strip().replace("\n", " ")[:300]
+    if status in (400, 413) and any(sign in body for sign in CONTEXT_OVERFLOW):
+        return ContextOverflow(f"{what}: HTTP {status}: {snippet}")
     if status in (408, 409, 429) or status >= 500:
         return TransientError(f"{what}: HTTP {status}: {snippet}", parse_retry_after(retry_after))
     return ConfigError(f"{what}: HTTP {status}: {snippet}")

@@ -21,6 +21,7 @@ from hotmess.agents.chat import (
     Reply,
     ToolCall,
     TransientError,
+    Unreachable,
     http_failure,
 )
 from hotmess.errors import ConfigError
@@ -86,6 +87,8 @@ class OpenAIAgent(ChatAgent):
             raise TransientError(f"{what}: no answer within {self.config.timeout_s} s") from None
         except httpx.UnsupportedProtocol as exc:
             raise ConfigError(f"{what}: {exc}") from None
+        except httpx.ConnectError as exc:
+            raise Unreachable(f"{what}: {type(exc).__name__}: {exc}") from None
         except httpx.TransportError as exc:
             raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
@@ -124,6 +127,8 @@ class OpenAIAgent(ChatAgent):
         if tools:
             body["tools"] = tools
             body["tool_choice"] = "auto"
+            if self.forced_tool is not None:
+                body["tool_choice"] = {"type": "function", "function": {"name": self.forced_tool}}
         body.update(config.extra)
         return body
 

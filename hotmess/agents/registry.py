@@ -8,7 +8,6 @@ model for LLM agents; the options are validated against the agent's `Config` mod
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import json
 from collections.abc import Callable
@@ -18,7 +17,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hotmess.agents.base import Agent
-from hotmess.errors import ConfigError, UnknownAgentError
+from hotmess.agents.local_models import BUILTIN_MODELS, DEFAULT_MODEL
+from hotmess.errors import ConfigError, UnknownAgentError, validation_problems
+from hotmess.loading import MissingObjectError, load_object
 
 ENTRY_POINT_GROUP = "hotmess.agents"
 
@@ -83,12 +84,8 @@ class AgentEntry:
     takes_model: bool = False
 
 
-def _lazy(path: str) -> Callable[[], type]:
-    def load() -> type:
-        module, _, attr = path.partition(":")
-        return getattr(importlib.import_module(module), attr)
-
-    return load
+def _lazy(reference: str) -> Callable[[], type]:
+    return lambda: load_object(reference)
 
 
 BUILTIN_AGENTS: dict[str, AgentEntry] = {
@@ -122,8 +119,10 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
         ),
         AgentEntry(
             "local",
-            "a small GGUF model in-process with llama-cpp-python (default SmolLM2-135M; no key, no network)",
-            "local:smollm2-135m",
+            "a small GGUF model in-process with llama-cpp-python (no key, no network); built in: "
+            + "; ".join(model.listing() for model in BUILTIN_MODELS.values())
+            + f"; default {DEFAULT_MODEL}; or local:/path/to/model.gguf",
+            "\n".join(f"local:{alias}" for alias in BUILTIN_MODELS),
             _lazy("hotmess.agents.local:LocalAgent"),
             takes_model=True,
         ),
@@ -175,13 +174,14 @@ def resolve_class(spec: AgentSpec) -> tuple[type, dict[str, Any]]:
             f"unknown agent '{spec.name}'; built-in: {known}; or give a class as module:Class"
         )
     try:
-        module = importlib.import_module(spec.name)
+        found = load_object(f"{spec.name}:{spec.arg}")
+    except MissingObjectError:
+        found = None
     except ImportError as exc:
         known = ", ".join(sorted(entries))
         raise UnknownAgentError(
             f"unknown agent '{spec.name}:{spec.arg}': not a built-in ({known}) and module '{spec.name}' cannot be imported ({exc})"
         ) from None
-    found = getattr(module, spec.arg, None)
     if not isinstance(found, type):
         raise UnknownAgentError(f"module '{spec.name}' has no class '{spec.arg}'")
     return found, options
@@ -198,13 +198,8 @@ def make_agent(spec: str | AgentSpec) -> Agent:
         else:
             agent = cls(**options)
     except ValidationError as exc:
-        takes = ", ".join(config_model.model_fields) or "no options"  # type: ignore[union-attr]
-        problems = "; ".join(
-            f"unknown option '{e['loc'][0]}' (it takes: {takes})"
-            if e["type"] == "extra_forbidden"
-            else f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in exc.errors()
-        )
+        takes = config_model.model_fields  # type: ignore[union-attr]
+        problems = validation_problems(exc, takes=takes, whole="options")
         raise ConfigError(f"agent '{parsed}': {problems}") from None
     except TypeError as exc:
         raise ConfigError(f"agent '{parsed}': {exc}") from None

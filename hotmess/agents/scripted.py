@@ -1,5 +1,6 @@
 """Scripted baselines with known ground truth: the oracle, the noisy oracle that errs
-with a set probability per step, and a random agent."""
+with a set probability per step, and a random agent. Asked for a final answer at the action
+cap, each submits: the oracle's own answer when it is done, else its best guess so far."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotmess.agents.base import AgentStep, Task
+from hotmess.agents.base import AgentStep, FinalAnswering, Reseedable, Task
+from hotmess.envs.base import FINAL_ANSWER_NOTICE
 
 
 class _NoOptions(BaseModel):
@@ -25,8 +27,33 @@ def _require_oracle(task: Task, who: str) -> Any:
     return task.oracle
 
 
-class OracleAgent:
-    """Replays the env's oracle solution: always succeeds."""
+def _final(oracle: Any, action: str) -> str:
+    """The final answer after the oracle chose `action`: that action when it submits; else
+    the oracle's best guess from what it has read (`guess()`, when it offers one); else
+    `action`, which ends the episode truncated."""
+    if _tool(action) == "submit":
+        return action
+    guess = getattr(oracle, "guess", None)
+    return (guess() if callable(guess) else None) or action
+
+
+def _without_notice(observation: str) -> str:
+    """The observation as the oracle parses it: without the env's final-answer notice."""
+    return observation.removesuffix(f"\n{FINAL_ANSWER_NOTICE}")
+
+
+def _tool(action: str) -> str | None:
+    try:
+        call = json.loads(action)
+    except json.JSONDecodeError:
+        return None
+    return call.get("tool") if isinstance(call, dict) else None
+
+
+class OracleAgent(Reseedable, FinalAnswering):
+    """Replays the env's oracle solution: always succeeds when the action cap allows the
+    solution (the default cap does: it is twice the oracle's actions). Under a cap below
+    that, its forced final answer is the oracle's best guess (see `_final`)."""
 
     Config = _NoOptions
 
@@ -38,6 +65,10 @@ class OracleAgent:
 
     def act(self, observation: str) -> AgentStep:
         return AgentStep(self.oracle.act(observation), cost=0.0)
+
+    def final_answer(self, observation: str) -> AgentStep:
+        action = self.oracle.act(_without_notice(observation))
+        return AgentStep(_final(self.oracle, action), cost=0.0)
 
     def reseed(self, seed: int) -> None:
         """Forking: the oracle has no randomness to redraw."""
@@ -55,8 +86,12 @@ class NoisyConfig(BaseModel):
     (variance exactly 0: pure bias)."""
 
 
-class NoisyAgent:
-    """The oracle, erring with probability p per step: known ground truth for scoring."""
+class NoisyAgent(Reseedable, FinalAnswering):
+    """The oracle, erring with probability p per step: known ground truth for scoring. It
+    takes exactly the oracle's actions, so the default cap never binds: success is
+    (1 - p)^(actions with a possible mistake). Forced to answer before it is done (a cap
+    below the oracle's actions), it submits the oracle's best guess from what it has read
+    (KVSum: the sum so far, unread keys counting 0; PointerChase: the colour reached)."""
 
     Config = NoisyConfig
 
@@ -80,9 +115,14 @@ class NoisyAgent:
         mistake = float(which) if errs < self.config.p else None
         return AgentStep(self.oracle.act(observation, mistake=mistake), cost=0.0)
 
+    def final_answer(self, observation: str) -> AgentStep:
+        action = self.act(_without_notice(observation)).action
+        return AgentStep(_final(self.oracle, action), cost=0.0)
 
-class RandomAgent:
-    """Calls a random tool with arguments drawn from the words of the prompt."""
+
+class RandomAgent(Reseedable, FinalAnswering):
+    """Calls a random tool with arguments drawn from the words of the prompt; asked for a
+    final answer, submits random arguments."""
 
     Config = _NoOptions
 
@@ -110,7 +150,13 @@ class RandomAgent:
         return self.words[int(self.rng.integers(len(self.words)))]
 
     def act(self, observation: str) -> AgentStep:
-        tool = self.tools[int(self.rng.integers(len(self.tools)))]
+        return self._call(self.tools[int(self.rng.integers(len(self.tools)))])
+
+    def final_answer(self, observation: str) -> AgentStep:
+        submit = [tool for tool in self.tools if tool["name"] == "submit"]
+        return self._call(submit[0]) if submit else self.act(observation)
+
+    def _call(self, tool: dict[str, Any]) -> AgentStep:
         properties = tool.get("parameters", {}).get("properties", {})
         arguments = {name: self._value(schema) for name, schema in properties.items()}
         return AgentStep(json.dumps({"tool": tool["name"], "arguments": arguments}), cost=0.0)

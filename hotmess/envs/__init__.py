@@ -14,6 +14,7 @@ import gymnasium as gym
 
 from hotmess.envs.base import Oracle, Tool, ToolEnv, ToolError, params, tool_call
 from hotmess.errors import ConfigError, UnknownEnvError
+from hotmess.loading import load_object
 
 NAMESPACE = "hotmess"
 ENTRY_POINT_GROUP = "hotmess.envs"
@@ -67,16 +68,29 @@ def env_ids() -> list[str]:
 def env_class(env_id: str) -> type[ToolEnv]:
     """The environment class behind a registered id; a clear error for an unknown id."""
     register_envs()
+    if env_id not in gym.registry and ":" in env_id:
+        return _loaded_class(env_id)
     if env_id not in gym.registry:
         known = ", ".join(env_ids())
         raise UnknownEnvError(
-            f"unknown environment '{env_id}'; registered: {known} (see `hotmess envs`)"
+            f"unknown environment '{env_id}'; registered: {known} (see `hotmess envs`), or "
+            "give a class as module:Class"
         )
     entry = gym.registry[env_id].entry_point
-    if isinstance(entry, str):
-        module, _, name = entry.partition(":")
-        entry = getattr(importlib.import_module(module), name)
-    return entry  # type: ignore[return-value]
+    return load_object(entry) if isinstance(entry, str) else entry  # type: ignore[return-value]
+
+
+def _loaded_class(reference: str) -> type[ToolEnv]:
+    """The ToolEnv subclass `module:Class` names, as agents are loaded."""
+    try:
+        found = load_object(reference)
+    except (ImportError, ValueError) as exc:
+        raise UnknownEnvError(f"cannot load environment '{reference}': {exc}") from None
+    if not (isinstance(found, type) and issubclass(found, ToolEnv)):
+        raise UnknownEnvError(
+            f"'{reference}' is not a hotmess ToolEnv subclass; hotmess runs ToolEnv subclasses"
+        )
+    return found
 
 
 def make_env(env_id: str, **kwargs: Any) -> ToolEnv:
@@ -85,9 +99,10 @@ def make_env(env_id: str, **kwargs: Any) -> ToolEnv:
     Gymnasium's order-enforcing and checker wrappers are for interactive use; the runner
     drives the env directly, so it gets the env itself.
     """
-    env_class(env_id)  # a clear error for an unknown id
+    cls = env_class(env_id)  # a clear error for an unknown id
     try:
-        env = gym.make(env_id, **kwargs).unwrapped
+        # A `module:Class` env is not registered: it is made as Gymnasium would make it.
+        env = gym.make(env_id, **kwargs).unwrapped if env_id in gym.registry else cls(**kwargs)
     except (TypeError, ValueError) as exc:
         # Gymnasium appends the kwargs to a TypeError; the first part says what is wrong.
         reason = str(exc).split(" was raised from the environment creator")[0]

@@ -5,6 +5,7 @@ tools and its oracle; everything an agent can get wrong about the protocol is ha
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -17,12 +18,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from hotmess.envs.examples import EXAMPLE_SEED, EXAMPLE_TRIES, Example, LazyExamples, solve
 from hotmess.outcome import Outcome, OutcomeKind
 
 #: Observation and action alphabet: printable ASCII. Set explicitly because the
 #: `spaces.Text` default is alphanumeric only.
 CHARSET = string.printable
 MAX_TEXT = 1_000_000
+#: Appended to the observation before the last allowed action when `final_answer` is on.
+FINAL_ANSWER_NOTICE = "[One action left: you must submit your answer now.]"
 _CHARSET_SET = frozenset(CHARSET)
 
 
@@ -84,6 +88,10 @@ class Oracle(Protocol):
     def act(self, observation: str, *, mistake: float | None = None) -> str:
         """The next action, given the last observation."""
         ...
+
+    # Optional: `guess() -> str | None`, the submit call of the best answer from what the
+    # oracle has read so far (called after `act`), which scripted agents send when the
+    # episode asks for a final answer before the solution is done (`final_answer`).
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -164,6 +172,7 @@ class ToolEnv(gym.Env[str, str]):
         sandbox_options: dict[str, Any] | None = None,
         max_observation_chars: int = 16_000,
         render_mode: str | None = None,
+        final_answer: bool = True,
     ) -> None:
         if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
@@ -177,6 +186,7 @@ class ToolEnv(gym.Env[str, str]):
         self.sandbox_options = dict(sandbox_options or {})
         self.max_observation_chars = max_observation_chars
         self._max_actions_arg = max_actions
+        self.final_answer = final_answer
         self.observation_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_TEXT, min_length=0, charset=CHARSET)
         self.task_seed: int | None = None
@@ -184,6 +194,8 @@ class ToolEnv(gym.Env[str, str]):
         self._tool_map: dict[str, Tool] = {}
         self._done = True
         self._transcript: list[str] = []
+        self._examples: list[Example] = []
+        self._next_example_seed = EXAMPLE_SEED
 
     # -- what a family implements -------------------------------------------------------
 
@@ -219,6 +231,40 @@ class ToolEnv(gym.Env[str, str]):
     def _submit_schema(self) -> dict[str, Any]:
         return params({"answer": ("string", "Your final answer.")})
 
+    def examples(self, n: int) -> list[Example]:
+        """`n` worked examples of this env at its horizon and options, for agents that show
+        a model solved tasks before its own (the reset `info["examples"]`).
+
+        By default the env's oracle solves tasks of seeds from EXAMPLE_SEED on, which no
+        sweep draws, on a copy of the env, so the current task is untouched. Each example
+        submits another answer than the one before it when one of the next few seeds does:
+        a small model shown the same answer twice tends to copy it. Override to hand-write
+        them; `examples(k)` must be the first k of `examples(n)`."""
+        if n > len(self._examples):
+            sibling = self._sibling()
+            try:
+                self._examples = self._more_examples(sibling, n)
+            finally:
+                sibling.close()
+        return self._examples[:n]
+
+    def _more_examples(self, sibling: ToolEnv, n: int) -> list[Example]:
+        examples, seed = list(self._examples), self._next_example_seed
+        while len(examples) < n:
+            candidates = []
+            for _ in range(EXAMPLE_TRIES if examples and self.outcome_kind != "tests" else 1):
+                candidates.append(solve(sibling, seed))
+                seed += 1
+                if not examples or candidates[-1].steps[-1] != examples[-1].steps[-1]:
+                    break  # another answer than the example before
+            examples.append(candidates[-1])
+        self._next_example_seed = seed
+        return examples
+
+    def _sibling(self) -> ToolEnv:
+        """An env with this one's options and none of its episode state."""
+        return copy.copy(self)
+
     # -- the Gymnasium contract ---------------------------------------------------------
 
     @property
@@ -233,12 +279,21 @@ class ToolEnv(gym.Env[str, str]):
             return self._max_actions_arg
         return math.ceil(self.cap_factor * self._min_actions())
 
+    @property
+    def submit_only(self) -> bool:
+        """Whether the next action is the final answer: with `final_answer` on, the last
+        allowed action of an unfinished episode, where only `submit` is asked for (the way
+        the paper forces an answer when a reasoning budget runs out). Another action is
+        still carried out, and the episode then ends truncated."""
+        return self.final_answer and not self._done and self.n_actions == self.max_actions - 1
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         """Generate the task for `seed` (drawn from the env's RNG when None) and return
         `(prompt, info)`; info carries `prompt`, `tools` (OpenAI function specs),
-        `horizon`, `max_actions`, `task_seed`."""
+        `horizon`, `max_actions`, `task_seed`, `submit_only` (see `step`) and `examples`
+        (worked examples, a sequence made when first read; see `examples`)."""
         super().reset(seed=seed)
         if seed is None:
             seed = int(self.np_random.integers(0, 2**31 - 1))
@@ -265,15 +320,22 @@ class ToolEnv(gym.Env[str, str]):
             "horizon": self.horizon,
             "max_actions": self.max_actions,
             "task_seed": self.task_seed,
+            "submit_only": self.submit_only,
+            "examples": LazyExamples(self),
         }
+        if self.submit_only:
+            prompt += f"\n{FINAL_ANSWER_NOTICE}"
         return sanitize(prompt, MAX_TEXT), info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Run one tool call. A malformed call or a failing tool is an observation, never an
         exception, and counts as an action. Terminates on a valid submit; truncates at the
-        action cap. `info["outcome"]` is set on the last step."""
+        action cap. `info["outcome"]` is set on the last step. With `final_answer` on, the
+        observation before the last allowed action says that only `submit` remains, and
+        `info["submit_only"]` is True; a submit then is recorded as `forced`."""
         if self._done:
             raise RuntimeError("step() called on a finished episode: call reset() first")
+        forced = self.submit_only
         self.n_actions += 1
         info: dict[str, Any] = {"n_actions": self.n_actions, "error": False, "tool": None}
         try:
@@ -295,18 +357,36 @@ class ToolEnv(gym.Env[str, str]):
         if terminated or truncated:
             assert self._outcome is not None
             self._outcome.n_actions = self.n_actions
+            self._outcome.forced = forced and terminated
             info["outcome"] = self._outcome
             reward = 1.0 if self._outcome.success else 0.0
             self._done = True
+        info["submit_only"] = self.submit_only
+        if info["submit_only"]:
+            observation += f"\n{FINAL_ANSWER_NOTICE}"
         observation = sanitize(observation, self.max_observation_chars)
         self._transcript += [f"> {action}", observation]
         return observation, reward, terminated, truncated, info
 
     def abandon(self, reason: str) -> Outcome:
         """End the episode for a reason outside the agent's control (an API that stayed
-        down, a crashed agent): the outcome is censored, not scored as a wrong answer."""
+        down, a sandbox engine that failed): the outcome is censored, not scored."""
+        return self._end_early(infra_error=reason)
+
+    def fail(self, reason: str) -> Outcome:
+        """End the episode because the agent broke it (an exception in `act()`, an action the
+        env could not execute): scored as a missing answer, `agent_failure` says why."""
+        return self._end_early(agent_failure=reason)
+
+    def cut(self) -> Outcome:
+        """End the episode as truncated before the action cap (the agent's context window is
+        full): scored as a truncated episode."""
+        return self._end_early(truncated=True)
+
+    def _end_early(self, **fields: Any) -> Outcome:
         outcome = self._missing_outcome()
-        outcome.infra_error = reason
+        for name, value in fields.items():
+            setattr(outcome, name, value)
         outcome.n_actions = self.n_actions
         self._outcome, self._done = outcome, True
         return outcome

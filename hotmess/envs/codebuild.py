@@ -16,6 +16,7 @@ from hotmess.envs.codegen import (
     GeneratedFunction,
     TemplateDeck,
     generate_function,
+    hidden_checks,
     hidden_tests,
     import_block,
     render_function,
@@ -107,7 +108,8 @@ class CodeBuildEnv(GeneratedCodeEnv):
             + "\n\n".join(tests),
         }
         hidden = {"test_solution.py": hidden_tests("solution", self.functions)}
-        self.task = CodeTask(files, hidden, hidden_names, steps)
+        checks = hidden_checks("solution", self.functions)
+        self.task = CodeTask(files, hidden, hidden_names, steps, checks)
 
     @staticmethod
     def _implement(name: str, body: str) -> str:

@@ -17,6 +17,7 @@ from hotmess.envs.codegen import (
     TemplateDeck,
     edit_action,
     generate_function,
+    hidden_checks,
     hidden_tests,
     import_block,
     render_function,
@@ -119,6 +120,7 @@ class CodeFixEnv(GeneratedCodeEnv):
             "pkg/__init__.py": '"""Utilities shared by the services: one module per area."""\n'
         }
         hidden: dict[str, str] = {}
+        checks = []
         names: list[str] = []
         steps: list[EditStep] = []
         for module, placed in self.modules.items():
@@ -132,6 +134,7 @@ class CodeFixEnv(GeneratedCodeEnv):
             )
             buggy = [p for p in placed if p.bug is not None]
             hidden[f"test_{module}.py"] = hidden_tests(f"pkg.{module}", [p.function for p in buggy])
+            checks += hidden_checks(f"pkg.{module}", [p.function for p in buggy])
             states = {p.function.name: p.states() for p in placed}
             for p in buggy:
                 others = [state for q in placed if q is not p for state in states[q.function.name]]
@@ -142,7 +145,7 @@ class CodeFixEnv(GeneratedCodeEnv):
                 )
                 steps.append(EditStep(fixed, tuple(wrong)))
                 names.append(f"test_{p.function.name}")
-        return CodeTask(files, hidden, names, steps)
+        return CodeTask(files, hidden, names, steps, checks)
 
     def _prompt(self) -> str:
         count = f"{self.horizon} bug{'s' if self.horizon > 1 else ''}"

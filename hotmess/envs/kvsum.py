@@ -114,3 +114,7 @@ class KVSumOracle:
             index = int(mistake * 40) % 40
             self.misread = index - 20 if index < 20 else index - 19
         return tool_call("lookup", key=self.keys[self.step - 1])
+
+    def guess(self) -> str:
+        """Submit the sum of the values read so far: the keys not yet read count as 0."""
+        return tool_call("submit", answer=self.total)

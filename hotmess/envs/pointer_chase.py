@@ -131,3 +131,7 @@ class PointerChaseOracle:
             wrong = [d for d in self.decoys if d != node]
             node = wrong[int(mistake * len(wrong)) % len(wrong)]
         return tool_call("follow", node=node)
+
+    def guess(self) -> str | None:
+        """Submit the colour of the node reached so far (None before the first hop)."""
+        return tool_call("submit", answer=self.colour) if self.colour else None

@@ -1,5 +1,6 @@
 """The base of environments whose tools run in a sandbox: one fresh sandbox per episode,
-the shared shell and file tools, and hidden tests that enter the sandbox only to score.
+the shared shell and file tools, and the grader: the agent's code runs on the hidden
+tests' inputs in a second, fresh sandbox, and its outputs are compared here, on the host.
 
 A family generates its task in pure Python (`_generate`), lists the files to put in the
 workdir (`_files`), and adds its own tools to `shell_tools()`.
@@ -7,58 +8,24 @@ workdir (`_files`), and adds its own tools to `shell_tools()`.
 
 from __future__ import annotations
 
+import copy
 import io
-import json
 import secrets
 import shlex
 import tarfile
-import textwrap
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from hotmess.envs import grading
 from hotmess.envs.base import Tool, ToolEnv, ToolError, params
+from hotmess.envs.grading import Check
 from hotmess.sandbox import Sandbox, create, resolve_kind
 
 DIFFICULTIES = ("easy", "medium", "hard")
 NO_OUTPUT = "(no output)\n"
 
-#: Runs hidden tests without pytest, in isolated mode (so nothing the agent left in the
-#: workdir shadows a module), each test under an alarm, and prints one JSON line keyed by
-#: a nonce the agent cannot know.
-HIDDEN_RUNNER = textwrap.dedent(
-    """
-    import importlib.util, json, signal, sys, traceback
-    nonce = sys.stdin.readline().strip()  # not in argv, where /proc/<pid>/cmdline would show it
-    root, per_test = sys.argv[1], float(sys.argv[2])
-    sys.path.insert(0, root)
-    results = {}
-
-    def alarm(signum, frame):
-        raise TimeoutError("test took too long")
-
-    signal.signal(signal.SIGALRM, alarm)
-    for path in sys.argv[3:]:
-        spec = importlib.util.spec_from_file_location("hidden_" + str(len(results)), path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            signal.setitimer(signal.ITIMER_REAL, per_test * 4)
-            spec.loader.exec_module(module)
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        except BaseException:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            print("import of", path, "failed:", traceback.format_exc(limit=2), file=sys.stderr)
-            continue
-        for name in sorted(n for n in vars(module) if n.startswith("test_")):
-            try:
-                signal.setitimer(signal.ITIMER_REAL, per_test)
-                getattr(module, name)()
-                results[name] = True
-            except BaseException:
-                results[name] = False
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-    sys.stdout.write("\\nHMRESULT " + nonce + " " + json.dumps(results) + "\\n")
-    """
-)
+#: Largest archive of the agent's workdir the grader copies into the scoring sandbox.
+WORKDIR_LIMIT_BYTES = 32 * 2**20
 
 
 def tar_bytes(files: dict[str, str | bytes]) -> bytes:
@@ -71,6 +38,17 @@ def tar_bytes(files: dict[str, str | bytes]) -> bytes:
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def upload_archive(box: Sandbox, archive: bytes, directory: str) -> bool:
+    """Unpack a tar archive into `directory` of `box` in one round trip; False if tar failed."""
+    name = f"/tmp/.hm-upload-{secrets.token_hex(4)}.tar"
+    box.write_file(name, archive)
+    target = shlex.quote(directory)
+    result = box.exec(
+        f"mkdir -p {target} && tar -xf {name} -C {target}; code=$?; rm -f {name}; [ $code = 0 ]"
+    )
+    return result.exit_code == 0
 
 
 def terminal_view(stdout: str, stderr: str, exit_code: int) -> str:
@@ -100,6 +78,7 @@ class SandboxEnv(ToolEnv):
         super().__init__(horizon, **kwargs)
         self.difficulty = difficulty
         self.sandbox: Sandbox | None = None
+        self._options: dict[str, Any] = {}
         self._resolved = False
 
     # -- what a family implements besides ToolEnv's hooks --------------------------------
@@ -124,25 +103,21 @@ class SandboxEnv(ToolEnv):
             "command_timeout_s": self.command_timeout_s,
             "output_limit_bytes": self.max_observation_chars // 2 - 100,
         }
-        options = {**defaults, **self.sandbox_options}
-        self.sandbox = create(self.sandbox_kind, **options)
+        self._options = {**defaults, **self.sandbox_options}
+        self.sandbox = create(self.sandbox_kind, **self._options)
         self.upload(self._files())
         return observation, info
 
     def upload(self, files: dict[str, str | bytes], directory: str = ".") -> None:
         """Put many files in the sandbox in one round trip (a tar archive)."""
-        if not files:
-            return
-        box = self._box()
-        name = f"/tmp/.hm-upload-{secrets.token_hex(4)}.tar"
-        box.write_file(name, tar_bytes(files))
-        result = box.exec(
-            f"mkdir -p {shlex.quote(directory)} && tar -xf {name} -C {shlex.quote(directory)} && rm -f {name}"
-        )
-        if result.exit_code != 0:
-            raise RuntimeError(
-                f"could not unpack the task's files in the sandbox: {result.stderr.strip()}"
-            )
+        if files and not upload_archive(self._box(), tar_bytes(files), directory):
+            raise RuntimeError(f"could not unpack the task's files in the sandbox ({directory})")
+
+    def _sibling(self) -> SandboxEnv:
+        """A copy without this episode's sandbox: its examples run in sandboxes of their own."""
+        sibling = copy.copy(self)
+        sibling.sandbox = None
+        return sibling
 
     def _box(self) -> Sandbox:
         if self.sandbox is None:
@@ -257,39 +232,57 @@ class SandboxEnv(ToolEnv):
 
     # -- scoring ------------------------------------------------------------------------
 
-    def run_hidden_tests(
-        self,
-        test_files: dict[str, str],
-        names: list[str],
-        *,
-        root: str = "/work",
-        per_test_s: float = 10.0,
+    def grade(
+        self, checks: Sequence[Check], *, root: str = "/work", seconds_per_check: float = 8.0
     ) -> list[bool]:
-        """Run hidden tests against the agent's work and return pass/fail in `names` order.
+        """Run the agent's functions on the checks' inputs and return pass/fail per check.
 
-        First every process the agent left running is killed (so nothing can tamper with the
-        tests), then the tests go to a fresh directory outside the workdir, run in isolated
-        mode, and are removed again. A test that did not report counts as failed.
+        Every process the agent left is killed and its workdir copied into a fresh scoring
+        sandbox. There a collector runs each function in a child interpreter and prints the
+        raw outputs, signed with a key only the collector holds (never on disk once it has
+        started, never in a process that runs the agent's code); the expected values never
+        leave the host, which checks the signatures strictly and compares. What the agent's
+        code can do at worst is fail its own checks.
         """
+        archive = self._workdir_archive(root)
+        if archive is None:
+            return [False] * len(checks)
+        key = secrets.token_hex(32).encode()
+        options = {
+            **self._options,
+            "output_limit_bytes": grading.output_limit(checks),
+            "command_timeout_s": seconds_per_check * len(checks) + 30,
+        }
+        with create(self.sandbox_kind, **options) as box:
+            if not upload_archive(box, archive, root):
+                return [False] * len(checks)  # the agent's files would not unpack
+            directory = f"/tmp/.hm-grade-{secrets.token_hex(8)}"
+            request = grading.request(checks, root=root, seconds=seconds_per_check)
+            upload_archive(
+                box,
+                tar_bytes({"collector.py": grading.COLLECTOR, "request.json": request}),
+                directory,
+            )
+            box.write_file(f"{directory}/key", key)
+            result = box.exec(
+                f"cd {shlex.quote(root)} && python3 -I {directory}/collector.py {directory}",
+                timeout=options["command_timeout_s"],
+            )
+        return grading.verdicts(checks, result.stdout, key)
+
+    def _workdir_archive(self, root: str) -> bytes | None:
+        """Kill every process the agent left, then read its workdir as a tar archive; None
+        when that fails or is too large (the agent's doing: its checks fail)."""
         box = self._box()
-        box.exec(
-            "kill -KILL -1 2>/dev/null; true"
-        )  # ends the agent's processes, and the shell: a new one starts
-        nonce = secrets.token_hex(8)
-        directory = f"/tmp/.hm-hidden-{nonce}"
-        files: dict[str, str | bytes] = {"runner.py": HIDDEN_RUNNER, **test_files}
-        self.upload(files, directory)
-        paths = " ".join(shlex.quote(f"{directory}/{name}") for name in sorted(test_files))
-        # -X pycache_prefix: never load bytecode the agent planted in a __pycache__.
-        command = (
-            f"cd /tmp && echo {nonce} | python3 -I -X pycache_prefix={directory}/pyc {directory}/runner.py "
-            f"{shlex.quote(root)} {per_test_s} {paths}; rm -rf {directory}"
-        )
-        timeout = per_test_s * (len(names) + 4) + 30
-        result = box.exec(command, timeout=timeout)
-        marker = f"HMRESULT {nonce} "
-        reported: dict[str, bool] = {}
-        for line in result.stdout.splitlines():
-            if line.startswith(marker):
-                reported = json.loads(line[len(marker) :])
-        return [reported.get(name, False) is True for name in names]
+        box.exec("kill -KILL -1 2>/dev/null; true")  # the shell too: a new one starts
+        name = f"/tmp/.hm-workdir-{secrets.token_hex(8)}.tar"
+        result = box.exec(f"tar -cf {name} -C {shlex.quote(root)} . && stat -c %s {name}")
+        size = result.stdout.strip()
+        if result.exit_code != 0 or not size.isdigit() or int(size) > WORKDIR_LIMIT_BYTES:
+            return None
+        try:
+            archive = box.read_file(name)
+        except OSError:
+            return None
+        box.exec(f"rm -f {name}")
+        return archive if len(archive) <= WORKDIR_LIMIT_BYTES else None

@@ -1,5 +1,6 @@
 """Cells, the unit of work, resume and scoring, and the runner that turns one into an
-episode record. Executors ship cells to wherever they run; everything here pickles."""
+episode record (built here, from the cell and what happened). Executors ship cells to
+wherever they run; everything here pickles."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from hotmess.agents.base import Agent
 from hotmess.agents.registry import make_agent
 from hotmess.envs import env_class, make_env
 from hotmess.envs.base import ToolEnv
 from hotmess.errors import HotmessError
 from hotmess.outcome import Outcome
-from hotmess.runner.episode import EpisodeRecord, derive_seed, run_episode
+from hotmess.runner.episode import Episode, Fork, derive_seed, run_episode
+from hotmess.store import EpisodeRecord
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,19 @@ class Cell:
     fork_at: int | None = None
     fork: int | None = None
     """For a fork: which of the K continuations this is."""
-    prefix: tuple[str, ...] = ()
-    """For a fork: the trunk's first `fork_at` actions."""
-    prefix_seed: int | None = None
-    """For a fork: the trunk's agent seed (agents that regenerate the prefix use it)."""
+    prefix: Fork | None = None
+    """For a fork: the trunk's first `fork_at` actions and its agent seed."""
+    final_answer: bool = False
+    """Whether the env asks for a final answer at the action cap (`SweepConfig.final_answer`)."""
 
     @property
     def key(self) -> str:
         base = cell_key(
             self.env, dict(self.env_options), self.horizon, self.task_seed, self.sample, self.agent
         )
+        if self.final_answer:
+            # Off keeps the keys episodes had before the setting existed, which ran without it.
+            base = _hash(["final_answer", base])
         if self.fork_of is None:
             return base
         return _hash(["fork", base, self.fork_of, self.fork_at, self.fork])
@@ -100,68 +106,36 @@ def agent_seed(task_seed: int, horizon: int, sample: int) -> int:
     return derive_seed(task_seed, horizon, sample)
 
 
-class EpisodeRunner:
-    """Runs cells, reusing one env per (env, options, horizon) and one agent per spec."""
-
-    def __init__(self) -> None:
-        self.envs: dict[tuple[Any, ...], ToolEnv] = {}
-        self.agents: dict[str, Any] = {}
-
-    def run(self, cell: Cell) -> EpisodeRecord:
-        try:
-            env_key = (cell.env, cell.env_options, cell.horizon, cell.sandbox, cell.sandbox_options)
-            if env_key not in self.envs:
-                self.envs[env_key] = make_env(
-                    cell.env,
-                    horizon=cell.horizon,
-                    sandbox=cell.sandbox,
-                    sandbox_options=dict(cell.sandbox_options),
-                    **dict(cell.env_options),
-                )
-            if cell.agent not in self.agents:
-                self.agents[cell.agent] = make_agent(cell.agent)
-            record = run_episode(
-                self.envs[env_key],
-                self.agents[cell.agent],
-                cell.task_seed,
-                sample=cell.sample,
-                agent_seed=cell.agent_seed,
-                agent_spec=cell.agent,
-                key=cell.key,
-                task_index=cell.task_index,
-                env_options=dict(cell.env_options),
-                prefix=cell.prefix,
-                prefix_seed=cell.prefix_seed,
-            )
-        except HotmessError:
-            raise  # a bad key, image or option: stop the sweep with one clear line
-        except Exception as exc:
-            # The env itself failed (a sandbox that would not start): censor the episode.
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            record = infra_record(cell, f"episode could not run: {detail}")
-        return _with_cell_fields(record, cell)
-
-    def close(self) -> None:
-        for env in self.envs.values():
-            env.close()
-        self.envs.clear()
-        for agent in self.agents.values():
-            close = getattr(agent, "close", None)
-            if callable(close):
-                close()
-        self.agents.clear()
+def single_cell(
+    env: str,
+    horizon: int,
+    task_seed: int,
+    agent: str,
+    *,
+    sample: int = 0,
+    env_options: dict[str, Any] | None = None,
+    sandbox: str = "none",
+    final_answer: bool = True,
+) -> Cell:
+    """The cell of a stand-alone episode (`hotmess run`): task index 0, seeded as a sweep
+    seeds its samples."""
+    return Cell(
+        env,
+        tuple(sorted((env_options or {}).items())),
+        horizon,
+        0,
+        task_seed,
+        sample,
+        agent,
+        agent_seed(task_seed, horizon, sample),
+        sandbox,
+        final_answer=final_answer,
+    )
 
 
-def _with_cell_fields(record: EpisodeRecord, cell: Cell) -> EpisodeRecord:
-    record.round = cell.round
-    if cell.fork_of is not None:
-        record.fork_of, record.fork_at, record.fork = cell.fork_of, cell.fork_at, cell.fork
-    return record
-
-
-def infra_record(cell: Cell, reason: str) -> EpisodeRecord:
-    """The record of a cell whose episode could not run: censored, never scored."""
-    kind = env_class(cell.env).outcome_kind
+def episode_record(cell: Cell, episode: Episode) -> EpisodeRecord:
+    """The store's line for `cell`: the cell says which episode it was, `episode` what
+    happened in it."""
     return EpisodeRecord(
         key=cell.key,
         env=cell.env,
@@ -172,12 +146,91 @@ def infra_record(cell: Cell, reason: str) -> EpisodeRecord:
         sample=cell.sample,
         agent=cell.agent,
         agent_seed=cell.agent_seed,
-        outcome=Outcome(kind=kind, infra_error=reason),
-        steps=[],
-        sandbox=cell.sandbox,
-        started_at=time.time(),
-        duration_s=0.0,
+        outcome=episode.outcome,
+        steps=episode.steps,
+        prompt=episode.prompt,
+        system_prompt=episode.system_prompt,
+        sandbox=episode.sandbox,
+        started_at=episode.started_at,
+        duration_s=episode.duration_s,
+        round=cell.round,
+        fork_of=cell.fork_of,
+        fork_at=cell.fork_at,
+        fork=cell.fork,
     )
+
+
+def infra_episode(cell: Cell, reason: str) -> Episode:
+    """What happened to a cell whose episode could not run: censored, never scored."""
+    outcome = Outcome(kind=env_class(cell.env).outcome_kind, infra_error=reason)
+    return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
+
+
+def failed_episode(cell: Cell, reason: str) -> Episode:
+    """What happened to a cell whose agent broke the process running it (a worker that died
+    twice): the agent's failure, scored as a missing answer."""
+    outcome = Outcome(kind=env_class(cell.env).outcome_kind, agent_failure=reason)
+    return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
+
+
+class EpisodeRunner:
+    """Runs cells, reusing one env per (env, options, horizon) and one agent per spec."""
+
+    def __init__(self) -> None:
+        self.envs: dict[tuple[Any, ...], ToolEnv] = {}
+        self.agents: dict[str, Any] = {}
+
+    def run(self, cell: Cell) -> EpisodeRecord:
+        try:
+            episode = run_episode(
+                self._env(cell),
+                self._agent(cell),
+                cell.task_seed,
+                agent_seed=cell.agent_seed,
+                fork=cell.prefix,
+            )
+        except HotmessError:
+            raise  # a bad key, image or option: stop the sweep with one clear line
+        except Exception as exc:
+            # The env itself failed (a sandbox that would not start): censor the episode.
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            episode = infra_episode(cell, f"episode could not run: {detail}")
+        return episode_record(cell, episode)
+
+    def _env(self, cell: Cell) -> ToolEnv:
+        key = (
+            cell.env,
+            cell.env_options,
+            cell.horizon,
+            cell.sandbox,
+            cell.sandbox_options,
+            cell.final_answer,
+        )
+        if key not in self.envs:
+            self.envs[key] = make_env(
+                cell.env,
+                horizon=cell.horizon,
+                sandbox=cell.sandbox,
+                sandbox_options=dict(cell.sandbox_options),
+                final_answer=cell.final_answer,
+                **dict(cell.env_options),
+            )
+        return self.envs[key]
+
+    def _agent(self, cell: Cell) -> Agent:
+        if cell.agent not in self.agents:
+            self.agents[cell.agent] = make_agent(cell.agent)
+        return self.agents[cell.agent]
+
+    def close(self) -> None:
+        for env in self.envs.values():
+            env.close()
+        self.envs.clear()
+        for agent in self.agents.values():
+            close = getattr(agent, "close", None)
+            if callable(close):
+                close()
+        self.agents.clear()
 
 
 @dataclass

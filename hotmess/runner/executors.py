@@ -3,10 +3,10 @@
 
 - `serial`: one episode at a time in this process.
 - `pool`: a local process pool (`--workers N`), for CPU-bound and sandboxed envs.
-- `async`: many episodes in flight in this process (`--concurrency N`), for agents that
-  spend their time waiting on an API. Episodes run on threads (agents make blocking HTTP
-  calls, which release the GIL); requests to each provider endpoint stay capped by the
-  agent's `concurrency` option, which is process-wide here.
+- `threads`: many episodes in flight in this process (`--concurrency N`), for agents that
+  spend their time waiting on an API. A thread pool: agents make blocking HTTP calls, which
+  release the GIL; requests to each provider endpoint stay capped by the agent's
+  `concurrency` option, which is process-wide here. (Once called `async`, still accepted.)
 - `ray`: Ray actors on a local or remote Ray cluster (`--ray-address`), for sweeps across
   machines; results come back to the driver, which alone writes the store.
 
@@ -33,13 +33,16 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from typing import Any
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, get_args
 
 from hotmess.errors import ConfigError
-from hotmess.runner.cells import Cell, EpisodeRunner, Finished
+from hotmess.runner.cells import Cell, EpisodeRunner, Finished, episode_record, failed_episode
+from hotmess.runner.config import ExecutorName, canonical_executor
 from hotmess.sandbox import lifecycle
+from hotmess.sandbox.janitor import janitor
 
-EXECUTORS = ("serial", "pool", "async", "ray")
+EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
 
 Stop = Callable[[], bool]
 
@@ -131,48 +134,104 @@ def _run_batch(cells: list[Cell]) -> list[Finished]:
     return [Finished.of(_worker_runner.run(cell), keep=False) for cell in cells]
 
 
+WORKER_DIED = (
+    "the worker process running this episode died twice on its own (os._exit, a signal or "
+    "a crash caused by the agent's code)"
+)
+
+
 class PoolExecutor(Executor):
+    """A process pool. A worker that dies (an agent calling `os._exit`) breaks the pool: its
+    sandboxes are cleaned up, the pool restarts, and the episodes it held run again one at a
+    time in a worker of their own; one that kills that worker twice is the agent's failure."""
+
     name = "pool"
 
     def __init__(self, workers: int, fine: bool = False) -> None:
         self.workers = workers
         self.fine = fine
-        context = multiprocessing.get_context("forkserver")
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_die_with_parent,
-            initargs=(lifecycle.owner(),),
-        )
+        self.pool = _process_pool(workers)
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         size = batch_size(len(cells), self.workers, self.fine)
         batches = _batches(cells, size)
-        pending: set[Future[list[Finished]]] = set()
+        pending: dict[Future[list[Finished]], list[Cell]] = {}
+        lost: list[Cell] = []
 
         def submit(count: int) -> None:
             for batch in itertools.islice(batches, count):
                 if stop():
                     return
-                pending.add(self.pool.submit(_run_batch, batch))
+                pending[self.pool.submit(_run_batch, batch)] = batch
 
         # Two batches per worker hide the round trip; under a budget, one, so the sweep
         # stops at most one episode per worker past it.
-        submit(self.workers * (1 if self.fine else 2))
+        ahead = self.workers * (1 if self.fine else 2)
+        submit(ahead)
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield from future.result()
-                submit(1)
+                batch = pending.pop(future)
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    lost += batch  # every episode in flight is lost with the pool
+                    continue
+                yield from results
+                if not lost:
+                    submit(1)
+            if lost and not pending:
+                self._restart(lost)
+                for cell in lost:
+                    if stop():
+                        break
+                    yield _alone(cell)
+                lost = []
+                submit(ahead)
+
+    def _restart(self, lost: Sequence[Cell]) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        _clean_after_death(lost)
+        self.pool = _process_pool(self.workers)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class ThreadExecutor(Executor):
-    """The `async` executor: up to `concurrency` episodes in flight in this process."""
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_die_with_parent,
+        initargs=(lifecycle.owner(),),
+    )
 
-    name = "async"
+
+def _alone(cell: Cell) -> Finished:
+    """Run `cell` again in a worker of its own (the pool's death may have been another
+    episode's doing): its episode, or the agent's failure if that worker dies twice."""
+    for _ in range(2):
+        solo = _process_pool(1)
+        try:
+            return solo.submit(_run_batch, [cell]).result()[0]
+        except BrokenProcessPool:
+            pass
+        finally:
+            solo.shutdown(wait=True)
+        _clean_after_death([cell])
+    return Finished.of(episode_record(cell, failed_episode(cell, WORKER_DIED)))
+
+
+def _clean_after_death(cells: Sequence[Cell]) -> None:
+    """Remove what dead workers left (containers, directories, cgroups: their owner is
+    dead, so the janitor takes them)."""
+    janitor(docker=any(cell.sandbox == "docker" for cell in cells))
+
+
+class ThreadExecutor(Executor):
+    """The `threads` executor: up to `concurrency` episodes in flight in this process."""
+
+    name = "threads"
 
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
@@ -330,12 +389,13 @@ def make_executor(
     ray_address: str | None = None,
     fine: bool = False,
 ) -> Executor:
-    """The executor called `name` (one of EXECUTORS)."""
+    """The executor called `name` (one of EXECUTORS, or an old alias of one)."""
+    name = canonical_executor(name)
     if name == "serial":
         return SerialExecutor()
     if name == "pool":
         return PoolExecutor(workers, fine)
-    if name == "async":
+    if name == "threads":
         return ThreadExecutor(concurrency)
     if name == "ray":
         return RayExecutor(ray_address, workers if workers > 1 else None, fine)

@@ -26,8 +26,7 @@ from pydantic import BaseModel
 
 from hotmess.errors import ConfigError, StoreError
 from hotmess.outcome import Outcome
-from hotmess.runner.episode import EpisodeRecord, StepRecord
-from hotmess.scoring.table import iter_episodes
+from hotmess.store import EpisodeRecord, StepRecord, iter_episodes
 
 FORMATS = ("parquet", "csv")
 """The file formats `export_run` writes."""

@@ -21,17 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotmess.agents.base import require_forkable
 from hotmess.agents.registry import AgentSpec, make_agent, resolve_class
 from hotmess.envs import env_class, make_env
 from hotmess.errors import ConfigError
 from hotmess.runner.cells import Cell, Finished, agent_seed, cell_key, task_seed
 from hotmess.runner.config import SweepConfig
-from hotmess.runner.episode import derive_seed
+from hotmess.runner.episode import Fork, derive_seed
 from hotmess.runner.executors import Executor, make_executor, prestart
-from hotmess.runner.store import RunStore
+from hotmess.runner.interrupts import forget_sigint, note_sigint
 from hotmess.sandbox import resolve_kind
 from hotmess.sandbox.janitor import janitor
 from hotmess.scoring.adaptive import incoherence_ci
+from hotmess.store import EPISODES_FILE, SWEEP_FILE, RunStore
 
 __all__ = [
     "Cell",
@@ -74,6 +76,7 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
                                 agent_seed(seed, horizon, sample),
                                 sandbox,
                                 sandbox_options,
+                                final_answer=config.final_answer,
                             )
                         )
     return cells
@@ -93,14 +96,8 @@ def validate(config: SweepConfig) -> None:
     for spec in config.agents:
         resolve_class(AgentSpec.parse(spec))
         agent = make_agent(spec)
-        if config.fork_at and not (
-            callable(getattr(agent, "replay", None)) or callable(getattr(agent, "reseed", None))
-        ):
-            raise ConfigError(
-                f"agent {spec} cannot be forked (--fork-at): it has neither "
-                "replay(observation, action, message) nor reseed(seed); see "
-                "docs/plugging-in-an-agent.md"
-            )
+        if config.fork_at:
+            require_forkable(agent, spec)
 
 
 def resolve_sandbox(config: SweepConfig) -> str:
@@ -215,20 +212,45 @@ def run_sweep(
     }
     budget = Budget(config)
     result = SweepResult(Path(config.out), 0, 0, 0, 0)
-    with RunStore.open_for_sweep(config.out, config.identity(), execution, resume=resume) as store:
-        run = _PhaseRunner(config, store, budget, result, resume, on_plan, on_episode, stop)
-        with _interrupts_stop(budget):
-            try:
-                run(expand(config, sandbox))
-                if config.target_ci is not None:
-                    _adaptive_rounds(config, store, run, sandbox)
-                if config.fork_at and not run.stopped():
-                    run(_fork_cells(config, store.iter_records(), sandbox, result))
-            finally:
-                run.close()
+    with _no_empty_store(Path(config.out), result):
+        store = RunStore.open_for_sweep(config.out, config.identity(), execution, resume=resume)
+        with store:
+            run = _PhaseRunner(config, store, budget, result, resume, on_plan, on_episode, stop)
+            with _interrupts_stop(budget):
+                try:
+                    run(expand(config, sandbox))
+                    if config.target_ci is not None:
+                        _adaptive_rounds(config, store, run, sandbox)
+                    if config.fork_at and not run.stopped():
+                        run(_fork_cells(config, store.episodes(), sandbox, result))
+                finally:
+                    run.close()
     result.stopped = budget.reason
     result.tokens, result.cost = budget.tokens, budget.cost
     return result
+
+
+@contextlib.contextmanager
+def _no_empty_store(out: Path, result: SweepResult) -> Iterator[None]:
+    """A new sweep that fails before it stores an episode (a wrong base_url, a bad image)
+    leaves no run directory behind, so the same command can run again once it is fixed."""
+    new_dir = not out.exists()
+    new_store = new_dir or not (out / SWEEP_FILE).exists()
+    try:
+        yield
+    except BaseException:
+        if new_store and result.ran == 0 and not _stored_any(out):
+            for name in (SWEEP_FILE, EPISODES_FILE, f"{SWEEP_FILE}.tmp"):
+                (out / name).unlink(missing_ok=True)
+            if new_dir:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+        raise
+
+
+def _stored_any(out: Path) -> bool:
+    episodes = out / EPISODES_FILE
+    return episodes.exists() and episodes.stat().st_size > 0
 
 
 INTERRUPTED = "interrupted"
@@ -244,6 +266,7 @@ def _interrupts_stop(budget: Budget) -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: Any) -> None:
+        note_sigint()  # a KeyboardInterrupt from here on is the user's, not an agent's
         if budget.reason == INTERRUPTED:
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
@@ -260,6 +283,7 @@ def _interrupts_stop(budget: Budget) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        forget_sigint()
 
 
 class _PhaseRunner:
@@ -277,7 +301,7 @@ class _PhaseRunner:
         stop: Callable[[], bool] | None,
     ) -> None:
         self.config, self.store, self.budget, self.result = config, store, budget, result
-        self.done = store.done_keys() if resume else set()
+        self.done = store.done_keys(censored=not config.retry_censored) if resume else set()
         self.on_plan, self.on_episode, self.user_stop = on_plan, on_episode, stop
         self.executor: Executor | None = None
 
@@ -334,7 +358,7 @@ def _adaptive_rounds(config: SweepConfig, store: RunStore, run: _PhaseRunner, sa
     round_number = 0
     while True:
         by_question: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-        for record in store.iter_records():
+        for record in store.episodes():
             if record.get("fork_of") is None:
                 by_question[question_id(record)].append(record)
         decisions, cells = [], []
@@ -402,6 +426,7 @@ def _resample(first: Cell, sample: int, round_number: int) -> Cell:
         first.sandbox,
         first.sandbox_options,
         round=round_number,
+        final_answer=first.final_answer,
     )
 
 
@@ -460,8 +485,8 @@ def _fork_cells(
                         fork_of=trunk["key"],
                         fork_at=t,
                         fork=k,
-                        prefix=tuple(actions[:t]),
-                        prefix_seed=trunk["agent_seed"],
+                        prefix=Fork(tuple(actions[:t]), trunk["agent_seed"]),
+                        final_answer=config.final_answer,
                     )
                 )
     return cells

@@ -5,14 +5,14 @@ when an engine answers, else bwrap. Third-party backends register by name in the
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import os
 from typing import Any
 
 from pydantic import ValidationError
 
-from hotmess.errors import ConfigError, SandboxError
+from hotmess.errors import ConfigError, SandboxError, validation_problems
+from hotmess.loading import load_object
 from hotmess.sandbox.base import TIMEOUT_EXIT_CODE, ExecResult, Sandbox, SandboxConfig
 
 ENTRY_POINT_GROUP = "hotmess.sandboxes"
@@ -98,8 +98,7 @@ def create(kind: str | None = "auto", **options: Any) -> Sandbox:
     try:
         config = SandboxConfig(**options)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid sandbox options: {problems}") from None
+        raise ConfigError(f"invalid sandbox options: {validation_problems(exc)}") from None
     name = resolve_kind(kind)
     target = BACKENDS.get(name)
     if target is None:
@@ -108,8 +107,7 @@ def create(kind: str | None = "auto", **options: Any) -> Sandbox:
         ]
         cls = entry.load()
     else:
-        module, _, attr = target.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
+        cls = load_object(target)
     sandbox: Sandbox = cls(config)
     return sandbox
 

@@ -4,12 +4,31 @@ bound what an agent's commands can do. Envs know nothing about where commands ru
 
 from __future__ import annotations
 
+import errno
+import secrets
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 #: Exit code reported for a command killed at its time limit (GNU timeout's convention).
 TIMEOUT_EXIT_CODE = 124
+
+
+def new_nonce() -> str:
+    """A marker no process in a sandbox can predict (128 random bits)."""
+    return secrets.token_hex(16)
+
+
+class FileTooLargeError(OSError):
+    """A file to read from or write to a sandbox is larger than `transfer_limit_bytes`."""
+
+    def __init__(self, path: str, size: int | None, limit: int) -> None:
+        size_text = f"{size} bytes" if size is not None else f"more than {limit} bytes"
+        super().__init__(
+            errno.EFBIG,
+            f"{path} is {size_text}, over the {limit}-byte limit of a file transfer; "
+            "work on it in parts with bash (head, tail, split, sed -n)",
+        )
 
 
 class ExecResult(NamedTuple):
@@ -46,6 +65,8 @@ class SandboxConfig(BaseModel):
     """Largest file a command may write (also caps how much output a command can produce)."""
     workdir: str = "/work"
     """The writable working directory; the rest of the filesystem is read-only."""
+    work_mb: int = Field(1024, ge=1)
+    """Total size of the workdir (a size-limited tmpfs on both backends)."""
     uid: int = Field(1000, ge=1)
     """The non-root user commands run as."""
     command_timeout_s: float = Field(60.0, gt=0)
@@ -54,6 +75,8 @@ class SandboxConfig(BaseModel):
     """Wall-clock limit of the sandbox's life; later commands fail at once."""
     output_limit_bytes: int = Field(32_768, ge=256)
     """Per stream: longer output keeps its first and last halves with a marker between."""
+    transfer_limit_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    """Largest file `read_file` returns or `write_file` accepts; larger is `FileTooLargeError`."""
     run_id: str = "adhoc"
     """Label tying the sandbox to a sweep, for `hotmess janitor`."""
 

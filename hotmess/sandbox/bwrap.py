@@ -1,10 +1,11 @@
 """The bubblewrap backend: new namespaces (no network, own PIDs, own mounts), a read-only
-view of the host's system directories, a writable workdir, a non-root uid, limits from
-cgroups where the host lets us make them and from rlimits where it does not."""
+view of the host's system directories, a size-limited workdir, a host uid of its own (as
+root), limits from cgroups where the host lets us make them and from rlimits where not."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import shutil
@@ -18,6 +19,7 @@ from hotmess.errors import SandboxError
 from hotmess.sandbox import lifecycle
 from hotmess.sandbox.base import SandboxConfig
 from hotmess.sandbox.shell import ShellSandbox, ShellSession, spawn
+from hotmess.sandbox.uids import UidLease
 
 IO_INSIDE = "/hm"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -57,76 +59,43 @@ class BwrapSandbox(ShellSandbox):
             raise SandboxError(
                 "bubblewrap is not installed: apt-get install bubblewrap, or use --sandbox docker"
             )
+        self.lease: UidLease | None = None
+        self.cgroups: list[Path] = []
+        self.work_mounted = False
         with lifecycle.creating():
             self.tmp = lifecycle.make_tmp_dir()
-            work, io = self.tmp / "work", self.tmp / "io"
-            for path in (work, io):
-                path.mkdir()
-                if os.geteuid() == 0:
-                    os.chown(path, config.uid, config.uid)
-            self.cgroups = _make_cgroups(self.tmp.name, config)
             lifecycle.track(self)
+            work, io = self.tmp / "work", self.tmp / "io"
+            try:
+                self.lease = UidLease() if os.geteuid() == 0 else None
+                self.host_uid = self.lease.uid if self.lease else os.getuid()
+                for path in (work, io):
+                    path.mkdir()
+                    if self.lease:
+                        os.chown(path, self.host_uid, self.host_uid)
+                # A tmpfs of its own bounds the workdir and outlives any one shell.
+                self.work_mounted = mount_tmpfs(work, config.work_mb, self.host_uid)
+                self.cgroups = _make_cgroups(self.tmp.name, config)
+            except BaseException:
+                self.close()
+                raise
         self.started = time.monotonic()
-        argv = [exe, "--unshare-all", "--die-with-parent", "--hostname", "sandbox"]
-        if config.network:
-            argv.append("--share-net")
-        if os.geteuid() != 0:
-            argv += ["--uid", str(config.uid), "--gid", str(config.uid)]
-        for directory in SYSTEM_DIRS:
-            if os.path.islink(directory):
-                argv += ["--symlink", os.readlink(directory), directory]
-            elif os.path.isdir(directory):
-                argv += ["--ro-bind", directory, directory]
-        argv += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            str(work),
-            config.workdir,
-            "--bind",
-            str(io),
-            IO_INSIDE,
-        ]
-        argv += ["--remount-ro", "/"]  # bwrap's root is a tmpfs: only the binds above stay writable
-        argv += [
-            "--chdir",
-            config.workdir,
-            "--clearenv",
-            "--setenv",
-            "HOME",
-            config.workdir,
-            "--setenv",
-            "PATH",
-            "/usr/local/bin:/usr/bin:/bin",
-        ]
-        argv += [
-            "--setenv",
-            "LANG",
-            "C.UTF-8",
-            "--setenv",
-            "TERM",
-            "dumb",
-            "--setenv",
-            "USER",
-            "agent",
-        ]
+        argv = _bwrap_argv(exe, config, work, io, self.work_mounted)
         argv += ["--", "bash", "--noprofile", "--norc", "--noediting", "-i"]
         self.work = work
         try:
             self.shell = ShellSession(
-                lambda: spawn(
+                lambda fd: spawn(
                     argv,
                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                     preexec_fn=self._preexec,
+                    pass_fd=fd,
                 ),
                 io,
                 IO_INSIDE,
                 config.workdir,
                 output_limit=config.output_limit_bytes,
+                transfer_limit=config.transfer_limit_bytes,
                 kill_foreground=self._kill_foreground,
             )
         except Exception:
@@ -135,8 +104,8 @@ class BwrapSandbox(ShellSandbox):
         self._oom_seen = self._oom_kills()
 
     def _preexec(self) -> None:
-        """In the child, before exec: join the cgroups, set rlimits, become the sandbox
-        user (RLIMIT_NPROC binds only a non-root uid)."""
+        """In the child, before exec: join the cgroups, set rlimits, become the sandbox's
+        own host uid (RLIMIT_NPROC counts that uid's processes: this sandbox's alone)."""
         for group in self.cgroups:
             (group / "cgroup.procs").write_text(str(os.getpid()))
         config = self.config
@@ -150,11 +119,15 @@ class BwrapSandbox(ShellSandbox):
             limit = config.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         if os.geteuid() == 0:
-            _drop_to(config.uid)()
+            _drop_to(self.host_uid)()
 
     def _release(self) -> None:
         for group in getattr(self, "cgroups", []):
             remove_cgroup(group)
+        if self.work_mounted:
+            unmount(self.tmp / "work")
+        if self.lease is not None:
+            self.lease.release()
 
     def _kill_foreground(self, session: ShellSession) -> None:
         """SIGKILL the terminal's foreground process group, unless it is the shell's."""
@@ -185,6 +158,25 @@ def _drop_to(uid: int) -> Callable[[], None]:
         os.setuid(uid)
 
     return drop
+
+
+def mount_tmpfs(path: Path, size_mb: int, uid: int) -> bool:
+    """Mount a tmpfs of `size_mb` on `path`, owned by `uid`; whether this process could."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    options = f"size={size_mb}m,uid={uid},gid={uid},mode=0755,nosuid,nodev"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "hotmess-work", str(path)],
+        capture_output=True,
+        timeout=30,
+    )
+    return done.returncode == 0
+
+
+def unmount(path: Path) -> None:
+    """Detach a mount (lazily: a process still inside cannot keep it); no error if none."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.umount2(os.fsencode(path), 2)  # MNT_DETACH
 
 
 def _namespace_pid(host_pid: int) -> int | None:
@@ -258,3 +250,37 @@ def remove_cgroup(group: Path) -> None:
             return
         except OSError:
             time.sleep(0.02)
+
+
+def _bwrap_argv(
+    exe: str, config: SandboxConfig, work: Path, io: Path, work_mounted: bool
+) -> list[str]:
+    """bwrap's options for a sandbox: namespaces, read-only system dirs, the workdir and
+    I/O binds, a clean environment (the shell's own command line follows them)."""
+    argv = [exe, "--unshare-all", "--unshare-user", "--die-with-parent"]
+    argv += ["--hostname", "sandbox", "--uid", str(config.uid), "--gid", str(config.uid)]
+    if config.network:
+        argv.append("--share-net")
+    for directory in SYSTEM_DIRS:
+        if os.path.islink(directory):
+            argv += ["--symlink", os.readlink(directory), directory]
+        elif os.path.isdir(directory):
+            argv += ["--ro-bind", directory, directory]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if work_mounted:
+        argv += ["--bind", str(work), config.workdir]
+    else:  # no host mount without root: bwrap's own tmpfs, which a new shell starts empty
+        argv += ["--size", str(config.work_mb * 1024 * 1024), "--tmpfs", config.workdir]
+    argv += ["--bind", str(io), IO_INSIDE]
+    argv += ["--remount-ro", "/"]  # bwrap's root is a tmpfs: only the binds above stay writable
+    argv += ["--chdir", config.workdir, "--clearenv"]
+    environment = {
+        "HOME": config.workdir,
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "USER": "agent",
+    }
+    for name, value in environment.items():
+        argv += ["--setenv", name, value]
+    return argv

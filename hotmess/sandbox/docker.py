@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hotmess.errors import SandboxError
-from hotmess.sandbox import lifecycle
+from hotmess.sandbox import keeper, lifecycle
 from hotmess.sandbox.base import SandboxConfig
 from hotmess.sandbox.shell import ShellSandbox, ShellSession, spawn
 
@@ -40,27 +40,11 @@ class DockerSandbox(ShellSandbox):
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         import docker.errors
-        from docker.types import Ulimit
 
         self.config = config = config or SandboxConfig()
         self.closed = False
         client = docker_client()
-        image = config.image
-        if image is None:
-            from hotmess.sandbox.images import image_tag
-
-            image = image_tag()
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            hint = (
-                "run `hotmess containers build`"
-                if config.image is None
-                else "build or pull it first"
-            )
-            raise SandboxError(
-                f"the sandbox image {image} is not on this machine: {hint}"
-            ) from None
+        image = _image(client, config)
         with lifecycle.creating():
             self.tmp = lifecycle.make_tmp_dir()
             io = self.tmp / "io"
@@ -75,65 +59,29 @@ class DockerSandbox(ShellSandbox):
                 f"{LABEL}.owner-host": me["host"],
                 f"{LABEL}.tmp": str(self.tmp),
             }
-            fsize = config.file_size_mb * 1024 * 1024
             self.started = time.monotonic()
             try:
-                self.container = client.containers.run(
-                    image,
-                    command=["sleep", "infinity"],
-                    detach=True,
-                    init=True,
-                    # The keep-alive runs as root (with no capabilities), so the agent's user
-                    # cannot kill it: `kill -KILL -1` ends the agent's processes, not the container.
-                    user="0:0",
-                    working_dir=config.workdir,
-                    environment={"HOME": config.workdir, "LANG": "C.UTF-8", "TERM": "dumb"},
-                    network_mode="bridge" if config.network else "none",
-                    mem_limit=f"{config.memory_mb}m",
-                    memswap_limit=f"{config.memory_mb}m",
-                    nano_cpus=int(config.cpus * 1e9),
-                    pids_limit=config.pids,
-                    read_only=True,
-                    cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"],
-                    tmpfs={
-                        config.workdir: f"rw,exec,size={config.memory_mb}m,uid={config.uid},gid={config.uid},mode=0755",
-                        "/tmp": "rw,exec,size=256m,mode=1777",
-                    },
-                    volumes={str(io): {"bind": IO_INSIDE, "mode": "rw"}},
-                    ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
-                    labels=labels,
-                    hostname="sandbox",
-                )
+                self.container = client.containers.run(image, **_run_options(config, io, labels))
             except docker.errors.APIError as exc:
                 shutil.rmtree(self.tmp, ignore_errors=True)
                 raise SandboxError(
                     f"docker could not start the sandbox container: {exc.explanation or exc}"
                 ) from None
             lifecycle.track(self)
-        argv = [
-            "docker",
-            "exec",
-            "-it",
-            "-u",
-            str(config.uid),
-            "-w",
-            config.workdir,
-            self.container.id,
-            "bash",
-            "--noprofile",
-            "--norc",
-            "--noediting",
-            "-i",
-        ]
+        # The keeper runs as root in isolated mode (-I): nothing the agent writes is imported.
+        argv = ["docker", "exec", "-it", "-u", "0", "-w", "/", self.container.id]
+        argv += ["python3", "-I", "-c", Path(keeper.__file__).read_text(), str(config.uid)]
+        argv += ["bash", "--noprofile", "--norc", "--noediting", "-i"]
         try:
             self.shell = ShellSession(
-                lambda: spawn(argv),
+                lambda _fd: spawn(argv),
                 io,
                 IO_INSIDE,
                 config.workdir,
                 output_limit=config.output_limit_bytes,
+                transfer_limit=config.transfer_limit_bytes,
                 kill_foreground=self._kill_foreground,
+                keeper=True,
             )
         except Exception:
             self.close()
@@ -185,3 +133,58 @@ def _hand_to(path: Path, uid: int) -> None:
     if os.geteuid() == 0:
         os.chown(path, uid, uid)
     path.chmod(0o755)
+
+
+def _image(client: Any, config: SandboxConfig) -> str:
+    """The sandbox image's tag, or an error naming how to get it onto this machine."""
+    import docker.errors
+
+    image = config.image
+    if image is None:
+        from hotmess.sandbox.images import image_tag
+
+        image = image_tag()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        hint = (
+            "run `hotmess containers build`" if config.image is None else "build or pull it first"
+        )
+        raise SandboxError(f"the sandbox image {image} is not on this machine: {hint}") from None
+    return image
+
+
+def _run_options(config: SandboxConfig, io: Path, labels: dict[str, str]) -> dict[str, Any]:
+    """`containers.run`'s keyword arguments: the container's limits, mounts and labels."""
+    from docker.types import Ulimit
+
+    fsize = config.file_size_mb * 1024 * 1024
+    return dict(
+        command=["sleep", "infinity"],
+        detach=True,
+        init=True,
+        # The keep-alive runs as root (with no capabilities), so the agent's user
+        # cannot kill it: `kill -KILL -1` ends the agent's processes, not the container.
+        user="0:0",
+        working_dir=config.workdir,
+        environment={"HOME": config.workdir, "LANG": "C.UTF-8", "TERM": "dumb"},
+        network_mode="bridge" if config.network else "none",
+        mem_limit=f"{config.memory_mb}m",
+        memswap_limit=f"{config.memory_mb}m",
+        nano_cpus=int(config.cpus * 1e9),
+        pids_limit=config.pids,
+        read_only=True,
+        # SETUID/SETGID only let the root keeper start the shell as the sandbox
+        # user; that user's processes can never gain them (no-new-privileges).
+        cap_drop=["ALL"],
+        cap_add=["SETUID", "SETGID"],
+        security_opt=["no-new-privileges"],
+        tmpfs={
+            config.workdir: f"rw,exec,size={config.work_mb}m,uid={config.uid},gid={config.uid},mode=0755",
+            "/tmp": "rw,exec,size=256m,mode=1777",
+        },
+        volumes={str(io): {"bind": IO_INSIDE, "mode": "rw"}},
+        ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
+        labels=labels,
+        hostname="sandbox",
+    )

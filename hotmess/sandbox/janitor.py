@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotmess.sandbox import lifecycle
-from hotmess.sandbox.bwrap import CGROUP_ROOT, remove_cgroup
+from hotmess.sandbox.bwrap import CGROUP_ROOT, remove_cgroup, unmount
 from hotmess.sandbox.docker import LABEL
 
 
@@ -45,6 +45,8 @@ def janitor(*, dry_run: bool = False, docker: bool = True) -> JanitorReport:
         if ids and not lifecycle.owner_alive(*ids, _this_host()):
             report.directories.append(str(directory))
             if not dry_run:
+                for mount in _mounts_under(directory):  # a bwrap workdir's tmpfs
+                    unmount(mount)
                 shutil.rmtree(directory, ignore_errors=True)
     return report
 
@@ -80,6 +82,15 @@ def _sweep_containers(report: JanitorReport, dry_run: bool) -> None:
             tmp = labels.get(f"{LABEL}.tmp")
             if tmp and Path(tmp).name.startswith(lifecycle.TMP_PREFIX):
                 shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _mounts_under(directory: Path) -> list[Path]:
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    points = [Path(line.split()[1]) for line in lines if len(line.split()) > 1]
+    return sorted((p for p in points if directory in p.parents), reverse=True)
 
 
 def _hotmess_cgroups() -> list[Path]:

@@ -1,20 +1,22 @@
-"""A persistent interactive bash behind a pseudo-terminal, driven with pexpect: one shell
-per episode, so a command costs a pipe round trip, not a process or container start.
+"""A persistent interactive bash behind a pseudo-terminal: one shell per episode, so a
+command costs a pipe round trip, not a process or container start.
 
-Only short control markers travel over the terminal. Each command is sourced from a file
-in an I/O directory shared with the host, with its stdout and stderr redirected to files
-there, which the host reads head and tail of: output is binary-safe, separated, capped
-without ever holding a gigabyte in memory, and never mistaken for a marker.
+Each command is sourced from a file in an I/O directory shared with the host, with its
+stdout and stderr redirected to files there, which the host reads head and tail of. Its
+end and exit code never travel as text the agent could print: the shell reports them with
+a random nonce on a Unix socket whose messages the kernel stamps with the sender's PID,
+and only the shell's own PID is believed (see `keeper`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
+import select
 import shlex
 import shutil
+import socket
 import stat
 import time
 from collections.abc import Callable
@@ -23,37 +25,58 @@ from typing import Any
 
 import pexpect
 
-from hotmess.sandbox import lifecycle
-from hotmess.sandbox.base import TIMEOUT_EXIT_CODE, ExecResult, SandboxConfig
+from hotmess.sandbox import keeper, lifecycle
+from hotmess.sandbox.base import (
+    TIMEOUT_EXIT_CODE,
+    ExecResult,
+    FileTooLargeError,
+    SandboxConfig,
+    new_nonce,
+)
 
 #: Seconds to wait after Ctrl-C, then after killing the foreground job, for the shell.
 INTERRUPT_GRACE_S = 1.0
 KILL_GRACE_S = 3.0
 START_TIMEOUT_S = 30.0
+#: The fd the keeper hands the shell its report socket on (docker).
+KEEPER_FD = 3
+
+
+class _Ended(Exception):
+    """The shell's terminal closed: the shell is gone."""
 
 
 class ShellSession:
-    """One interactive bash in a sandbox. `spawn` starts the process that runs it (a
-    `docker exec -it`, a `bwrap`); `kill_foreground` SIGKILLs the job the terminal is
+    """One interactive bash in a sandbox. `spawn(fd)` starts the process that runs it: on
+    the host with the report socket `fd` passed down (bwrap), or, with `keeper=True`, a
+    root keeper inside the sandbox that starts the shell and signs its reports (docker:
+    no fd crosses `docker exec`). `kill_foreground` SIGKILLs the job the terminal is
     running when Ctrl-C was not enough; the backend knows how to reach it."""
 
     def __init__(
         self,
-        spawn: Callable[[], pexpect.spawn],
+        spawn: Callable[[int | None], pexpect.spawn],
         io_host: Path,
         io_inside: str,
         workdir: str,
         *,
         output_limit: int,
+        transfer_limit: int,
         kill_foreground: Callable[[ShellSession], None],
+        keeper: bool = False,
     ) -> None:
         self._spawn = spawn
         self.io_host = io_host
         self.io_inside = io_inside
         self.workdir = workdir
         self.output_limit = output_limit
+        self.transfer_limit = transfer_limit
         self._kill_foreground = kill_foreground
-        self._nonce = itertools.count(1)
+        self._keeper = keeper
+        self._key = b""
+        self._reports: socket.socket | None = None
+        self._report_fd = KEEPER_FD
+        self._shell_sender = 0
         self.child: pexpect.spawn | None = None
         self.shell_pid = 0
         """The shell's PID as seen inside the sandbox."""
@@ -63,23 +86,37 @@ class ShellSession:
     # -- life cycle ---------------------------------------------------------------------
 
     def _start(self) -> None:
-        child = self._spawn()
+        if self._keeper:
+            child = self._spawn(None)
+            self._key = new_nonce().encode()
+            child.send(self._key + b"\n")
+        else:
+            self._reports, theirs = keeper.report_socket()
+            self._report_fd = theirs.fileno()
+            try:
+                child = self._spawn(self._report_fd)
+            finally:
+                theirs.close()
         child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default
-        # The marker is split in two in the command, so its echo can never match it.
+        self.child = child
+        nonce = new_nonce()
         child.send(
             "stty -echo 2>/dev/null; PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE; set +o history; "
-            f"cd {shlex.quote(self.workdir)}; printf '__HM_READY''_%d__\\n' $$\n"
+            f"cd {shlex.quote(self.workdir)}; {self._report(nonce, '$$')}\n"
         )
         try:
-            child.expect(rb"__HM_READY_(\d+)__", timeout=START_TIMEOUT_S)
-        except (pexpect.TIMEOUT, pexpect.EOF):
-            before = (child.before or b"").decode(errors="replace").strip()
+            self.shell_pid = self._await(nonce, START_TIMEOUT_S, trust_first=True)
+        except (_Ended, TimeoutError):
+            self.child = None
+            before = self._tail(child)
             child.close(force=True)
+            self._close_reports()
             raise RuntimeError(
-                f"the sandbox shell did not start: {before[-500:] or 'no output'}"
+                f"the sandbox shell did not start: {before or 'no output'}"
             ) from None
-        self.shell_pid = int(child.match.group(1))
-        self.child = child
+
+    def _report(self, nonce: str, value: str) -> str:
+        return f"printf '%s %d\\n' {nonce} {value} >&{self._report_fd}"
 
     def restart(self) -> None:
         """Replace a dead or wedged shell with a new one in the workdir."""
@@ -91,11 +128,70 @@ class ShellSession:
         if self.child is not None:
             self.child.close(force=True)
             self.child = None
+        self._close_reports()
+
+    def _close_reports(self) -> None:
+        if self._reports is not None:
+            self._reports.close()
+            self._reports = None
 
     @property
     def terminal_fd(self) -> int:
         assert self.child is not None
         return int(self.child.child_fd)
+
+    # -- waiting for a report the agent cannot forge ---------------------------------------
+
+    def _await(self, nonce: str, timeout: float, *, trust_first: bool = False) -> int:
+        """The value the shell reports with `nonce`. Terminal output is read only to keep
+        the terminal flowing and, with a keeper, to find its signed lines: a bounded window,
+        so a flood costs no memory. Raises `TimeoutError`, or `_Ended` if the shell died."""
+        assert self.child is not None
+        deadline = time.monotonic() + timeout
+        terminal = self.child.child_fd
+        window = b""
+        while (remaining := deadline - time.monotonic()) > 0:
+            watched = [terminal] + ([self._reports] if self._reports is not None else [])
+            for ready in select.select(watched, [], [], remaining)[0]:
+                if ready is terminal:
+                    try:
+                        chunk = os.read(terminal, 1 << 16)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        raise _Ended
+                    window = window[-200:] + chunk
+                    if self._keeper and (value := self._signed(window, nonce)) is not None:
+                        return value
+                elif (value := self._socket_report(nonce, trust_first)) is not None:
+                    return value
+        raise TimeoutError
+
+    def _signed(self, window: bytes, nonce: str) -> int | None:
+        for match in keeper.SIGNED_LINE.finditer(window):
+            said, value, mac = (group.decode() for group in match.groups())
+            if said == nonce and mac == keeper.sign(self._key, said, int(value)):
+                return int(value)
+        return None
+
+    def _socket_report(self, nonce: str, trust_first: bool) -> int | None:
+        assert self._reports is not None
+        try:
+            report = keeper.receive(self._reports)
+        except EOFError:  # the shell closed its end; its terminal will say when it is gone
+            self._close_reports()
+            return None
+        if report is None or report[1] != nonce:
+            return None
+        if trust_first:  # the first report of a new sandbox: nothing else runs in it yet
+            self._shell_sender = report[0]
+        return report[2] if report[0] == self._shell_sender else None
+
+    @staticmethod
+    def _tail(child: pexpect.spawn) -> str:
+        with contextlib.suppress(Exception):
+            return child.read_nonblocking(4096, 0.5).decode(errors="replace").strip()[-500:]
+        return ""
 
     # -- commands -----------------------------------------------------------------------
 
@@ -104,20 +200,18 @@ class ShellSession:
         if self.child is None or not self.child.isalive():
             self.restart()
         assert self.child is not None
-        nonce = next(self._nonce)
-        self._write_host_file("cmd", cmd.encode())
-        io = self.io_inside
+        nonce = new_nonce()
+        self._write_host_file("cmd", cmd.encode(errors="surrogateescape"))
+        io, fd = self.io_inside, self._report_fd
+        # The report socket is closed for the command, so the processes it starts never hold it.
         self.child.send(
-            f"{{ . {io}/cmd ; }} </dev/null >{io}/out 2>{io}/err; printf '\\n__HM_RC''_{nonce}_%d__\\n' $?\n"
-        )
-        index = self.child.expect(
-            [rf"__HM_RC_{nonce}_(\d+)__".encode(), pexpect.EOF, pexpect.TIMEOUT], timeout=timeout
+            f"{{ . {io}/cmd ; }} </dev/null >{io}/out 2>{io}/err {fd}>&-; {self._report(nonce, '$?')}\n"
         )
         note = ""
         timed_out = False
-        if index == 0:
-            exit_code = int(self.child.match.group(1))
-        elif index == 1:
+        try:
+            exit_code = self._await(nonce, timeout)
+        except _Ended:
             self.child.close()  # reaps the process, so its exit status is known
             exit_code = (
                 self.child.exitstatus
@@ -126,7 +220,7 @@ class ShellSession:
             )
             note = f"[the command ended the shell; a new shell was started in {self.workdir}]"
             self.restart()
-        else:
+        except TimeoutError:
             timed_out, exit_code = True, TIMEOUT_EXIT_CODE
             note = self._recover(timeout)
         stdout, out_cut = self._read_output("out")
@@ -151,24 +245,22 @@ class ShellSession:
         return f"{message}\n[the shell stopped responding and was restarted in {self.workdir}: variables and background jobs are gone]"
 
     def _sync(self, wait: float) -> bool:
-        """Whether the shell answers a fresh marker within `wait` seconds."""
+        """Whether the shell reports a fresh nonce within `wait` seconds."""
         assert self.child is not None
-        nonce = next(self._nonce)
+        nonce = new_nonce()
         try:
-            self.child.send(f"\nprintf '__HM_SYNC''_{nonce}__\\n'\n")
-            return (
-                self.child.expect(
-                    [rf"__HM_SYNC_{nonce}__".encode(), pexpect.EOF, pexpect.TIMEOUT], timeout=wait
-                )
-                == 0
-            )
-        except OSError:
+            self.child.send(f"\n{self._report(nonce, '0')}\n")
+            self._await(nonce, wait)
+            return True
+        except (OSError, _Ended, TimeoutError):
             return False
 
     # -- files ----------------------------------------------------------------------------
 
     def put(self, path: str, data: bytes, timeout: float) -> None:
         """Write `data` to `path` inside the sandbox, as the sandbox user."""
+        if len(data) > self.transfer_limit:
+            raise FileTooLargeError(path, len(data), self.transfer_limit)
         self._write_host_file("in", data)
         target = shlex.quote(self._absolute(path))
         result = self.run(
@@ -179,18 +271,23 @@ class ShellSession:
             raise OSError(f"cannot write {path} in the sandbox: {result.stderr.strip()}")
 
     def get(self, path: str, timeout: float) -> bytes:
-        """Read `path` inside the sandbox, as the sandbox user."""
+        """Read `path` inside the sandbox, as the sandbox user; `FileTooLargeError` past
+        the transfer limit (one byte more than it is copied out, so the host never holds more)."""
         target = shlex.quote(self._absolute(path))
-        result = self.run(f"cat -- {target} > {self.io_inside}/ret", timeout)
+        limit = self.transfer_limit
+        result = self.run(f"head -c {limit + 1} -- {target} > {self.io_inside}/ret", timeout)
         if result.exit_code != 0:
+            self._remove_host_file("ret")
             message = result.stderr.strip()
             if "No such file" in message:
                 raise FileNotFoundError(errno.ENOENT, f"no such file in the sandbox: {path}")
             if "Is a directory" in message:
                 raise IsADirectoryError(errno.EISDIR, f"is a directory: {path}")
             raise OSError(f"cannot read {path} in the sandbox: {message}")
-        data, _ = self._read_host_file("ret", limit=None)
+        data, cut = self._read_host_file("ret", limit=limit, head_and_tail=False)
         self._remove_host_file("ret")
+        if cut:
+            raise FileTooLargeError(path, None, limit)
         return data
 
     def _absolute(self, path: str) -> str:
@@ -218,9 +315,12 @@ class ShellSession:
         data, cut = self._read_host_file(name, limit=self.output_limit)
         return data.decode("utf-8", errors="replace"), cut
 
-    def _read_host_file(self, name: str, limit: int | None) -> tuple[bytes, bool]:
-        """The file's bytes, or its first and last `limit / 2` bytes around a marker.
-        Emptied after reading so a large output does not sit on disk."""
+    def _read_host_file(
+        self, name: str, limit: int, *, head_and_tail: bool = True
+    ) -> tuple[bytes, bool]:
+        """The file's bytes and False, or, past `limit`, True and its first and last
+        `limit / 2` bytes around a marker (nothing, without `head_and_tail`). Emptied
+        after reading so a large output does not sit on disk."""
         try:
             fd = os.open(self.io_host / name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
@@ -235,8 +335,10 @@ class ShellSession:
             if not stat.S_ISREG(info.st_mode):
                 return f"[hotmess: {name} is not a regular file; not read]".encode(), False
             size = info.st_size
-            if limit is None or size <= limit:
+            if size <= limit:
                 data, cut = _pread_all(fd, size, 0), False
+            elif not head_and_tail:
+                data, cut = b"", True
             else:
                 half = limit // 2
                 data = (
@@ -263,21 +365,42 @@ def _pread_all(fd: int, size: int, offset: int) -> bytes:
     return b"".join(chunks)
 
 
+class _Spawn(pexpect.spawn):  # type: ignore[misc]
+    """pexpect's spawn, passing `pass_fds` down (ptyprocess closes every other fd)."""
+
+    def __init__(self, *args: Any, pass_fds: tuple[int, ...] = (), **kwargs: Any) -> None:
+        self.pass_fds = pass_fds
+        super().__init__(*args, **kwargs)
+
+    def _spawnpty(self, args: list[str], **kwargs: Any) -> Any:
+        return super()._spawnpty(args, pass_fds=self.pass_fds, **kwargs)
+
+
 def spawn(
     argv: list[str],
     *,
     env: dict[str, str] | None = None,
     preexec_fn: Callable[[], Any] | None = None,
+    pass_fd: int | None = None,
 ) -> pexpect.spawn:
-    """Start `argv` on a new pseudo-terminal (wide, so nothing wraps)."""
-    return pexpect.spawn(
+    """Start `argv` on a new pseudo-terminal (wide, so nothing wraps), with `pass_fd`
+    inherited at the same number."""
+
+    def prepare() -> None:
+        if pass_fd is not None:
+            os.set_inheritable(pass_fd, True)
+        if preexec_fn is not None:
+            preexec_fn()
+
+    return _Spawn(
         argv[0],
         argv[1:],
         env=env,
         echo=False,
         encoding=None,
         dimensions=(50, 500),
-        preexec_fn=preexec_fn,
+        preexec_fn=prepare,
+        pass_fds=() if pass_fd is None else (pass_fd,),
         timeout=None,
     )
 
@@ -334,6 +457,7 @@ class ShellSandbox:
         )
 
     def read_file(self, path: str) -> bytes:
+        """The file's bytes; `FileTooLargeError` past `transfer_limit_bytes`."""
         return self.shell.get(path, self.config.command_timeout_s)
 
     def close(self) -> None:

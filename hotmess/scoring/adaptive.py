@@ -2,7 +2,7 @@
 
 A question is one task at one horizon for one agent; its samples are its episodes. The
 rule resamples the question's samples with replacement, decomposes every resample with
-the outcome's headline decomposition (mse, kl or coverage) and takes the percentile
+the outcome kind's headline metric (`headline_metric`) and takes the percentile
 interval of variance / error over the resamples. Resamples with no error (every sample
 right) have no incoherence and are left out; a question none of whose resamples has error
 gets a zero-width interval (there is nothing left to estimate).
@@ -15,16 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from hotmess.scoring.decompositions import (
-    coverage_decomposition,
-    kl_decomposition,
-    kl_error_floor,
-    mse_decomposition,
-)
-from hotmess.scoring.table import _categorical_sample, _scalar_sample, _tests_sample
-
-HEADLINE_METRIC = {"scalar": "mse", "categorical": "kl", "tests": "coverage"}
-"""The decomposition the stopping rule uses for each outcome kind."""
+from hotmess.scoring.metrics import headline_metric
+from hotmess.scoring.samples import outcome_sample
 
 
 def question_arrays(outcomes: Sequence[Mapping[str, Any]]) -> tuple[str, np.ndarray, Any] | None:
@@ -37,19 +29,11 @@ def question_arrays(outcomes: Sequence[Mapping[str, Any]]) -> tuple[str, np.ndar
     kind = usable[0]["kind"]
     rows: list[Any] = []
     target: Any = None
-    value: Any
     for index, outcome in enumerate(usable):
-        prediction = outcome.get("prediction")
-        if kind == "scalar":
-            sample = _scalar_sample(usable, index, prediction, outcome.get("target"))
-            if sample is None:
-                continue
+        sample = outcome_sample(usable, index, outcome)
+        if sample is not None:  # None: a scalar without a finite answer, left out
             _, value, target = sample
-        elif kind == "categorical":
-            _, value, target = _categorical_sample(usable, index, prediction, outcome)
-        else:
-            _, value, target = _tests_sample(usable, index, prediction, outcome)
-        rows.append(value)
+            rows.append(value)
     if len(rows) < 2:
         return None
     dtype = bool if kind == "tests" else np.float64
@@ -72,15 +56,11 @@ def incoherence_ci(
     s = len(predictions)
     rng = np.random.default_rng(seed)
     resampled = predictions[rng.integers(0, s, size=(n_boot, s))]  # resamples as questions
-    if kind == "scalar":
-        parts = mse_decomposition(resampled, np.full(n_boot, target))
-        floor = 1e-12
-    elif kind == "categorical":
-        parts = kl_decomposition(resampled, np.full(n_boot, target, dtype=np.int64))
-        floor = kl_error_floor(predictions.shape[1]) + 1e-9
-    else:
-        parts = coverage_decomposition(resampled)
-        floor = 1e-12
+    metric = headline_metric(kind)
+    parts = metric.decompose(resampled, np.full(n_boot, target, dtype=np.float64))
+    width = predictions.shape[1] if predictions.ndim > 1 else 0
+    # Error at the metric's floor (δ smoothing's, for kl) is no error.
+    floor = 1e-12 if metric.error_floor is None else metric.error_floor(width) + 1e-9
     error = np.asarray(parts.error)
     has_error = error > floor
     if not has_error.any():

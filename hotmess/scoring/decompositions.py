@@ -19,6 +19,12 @@ PROBABILITY_TOLERANCE = 1e-6
 KL_DELTA = 1e-12
 """δ of the KL decomposition's smoothing p̂ = (p + δ)/(1 + Cδ) (DESIGN, Scoring)."""
 _ROUNDING = 1e-12  # rows this close to 1 are used as given: rescaling them changes nothing real
+TIE_TOLERANCE = 1e-9
+"""Choices within this relative distance of a row's largest probability tie for its argmax;
+the lowest index among them wins. Wider than rounding, so 1/3 summed three ways still ties."""
+ERROR_ROUNDING = 1e-9
+"""Total error at most this per question (in absolute value) is rounding, not error: it
+covers float noise and δ smoothing's floor of (C − 1)δ for up to 1,000 choices."""
 
 
 class Decomposition(NamedTuple):
@@ -131,22 +137,58 @@ def brier_decomposition(probs: npt.ArrayLike, targets: npt.ArrayLike) -> Decompo
     return _result(Decomposition, bias, variance, error, single)
 
 
-def zero_one_decomposition(probs: npt.ArrayLike, targets: npt.ArrayLike) -> Decomposition:
+def zero_one_decomposition(
+    probs: npt.ArrayLike, targets: npt.ArrayLike, answered: npt.ArrayLike | None = None
+) -> Decomposition:
     """0/1-loss decomposition of categorical answers (Domingos-style; no incoherence).
 
     `probs` is [q, s, C], `targets` is [q] gold indices; or [s, C] and an int for one
-    question. The main prediction m = argmax p̄ (p̄ the mean over samples): bias = 1[m ≠ t],
-    variance = P_j(argmax p_j ≠ m), error = P_j(argmax p_j ≠ t). Error is not bias +
-    variance in general, so `incoherence` refuses the result. Ties in an argmax go to the
-    lowest index (numpy's rule), so a uniform vector answers choice 0.
+    question. `answered` ([q, s] bool, default all true) marks the samples that gave an
+    answer: the others are the category "no answer", never equal to the target. A sample's
+    hard answer is its argmax (`hard_answers`: ties within `TIE_TOLERANCE` go to the lowest
+    index). The main prediction m is the argmax of p̄, the mean over samples with "no answer"
+    as a C + 1st category (a missing sample puts all its mass there), by the same tie rule,
+    so m is "no answer" only when no real choice ties with it: bias = 1[m ≠ t], variance =
+    P_j(answer_j ≠ m), error = P_j(answer_j ≠ t). Error is not bias + variance in general,
+    so `incoherence` refuses the result.
     """
     p, t, single = _probabilities(probs, targets)
-    main = (np.ones(p.shape[1]) @ p).argmax(axis=1)  # argmax of Σ_j p_j = argmax p̄, [q]
-    answers = p.argmax(axis=2)  # [q, s]
+    q, s, _ = p.shape
+    mask = _answered(answered, (q, s), single)
+    answers = hard_answers(p, mask)  # [q, s]; C is "no answer"
+    # p̄ over C + 1 categories: an answer's probabilities, or all its mass on "no answer".
+    extended = np.concatenate([p * mask[:, :, None], (~mask)[:, :, None]], axis=2)
+    main = hard_answers(np.ones(s) @ extended / s)  # [q]
     bias = (main != t).astype(np.float64)
     variance = (answers != main[:, None]).mean(axis=1)
     error = (answers != t[:, None]).mean(axis=1)
     return _result(ZeroOneDecomposition, bias, variance, error, single)
+
+
+def hard_answers(probs: npt.ArrayLike, answered: npt.ArrayLike | None = None) -> IntArray:
+    """Each probability vector's choice: the lowest index whose probability is within a
+    relative `TIE_TOLERANCE` of the row's largest, so rounding never decides a tie. Samples
+    that `answered` marks false get C, the "no answer" category. Shape: `probs` without its
+    last axis."""
+    p = np.asarray(probs, dtype=np.float64)
+    peak = p.max(axis=-1, keepdims=True)
+    choice = (p >= peak * (1.0 - TIE_TOLERANCE)).argmax(axis=-1)  # first True
+    if answered is not None:
+        choice = np.where(np.asarray(answered, dtype=bool), choice, p.shape[-1])
+    return choice.astype(np.int64)
+
+
+def _answered(answered: npt.ArrayLike | None, shape: tuple[int, int], single: bool) -> np.ndarray:
+    if answered is None:
+        return np.ones(shape, dtype=bool)
+    mask = np.asarray(answered, dtype=bool)
+    mask = mask[np.newaxis] if single else mask
+    if mask.shape != shape:
+        raise ValueError(
+            f"answered must be one flag per sample, shape {shape[1:] if single else shape}; "
+            f"got shape {np.shape(answered)}"
+        )
+    return mask
 
 
 def coverage_decomposition(passes: npt.ArrayLike) -> Decomposition:
@@ -181,7 +223,8 @@ def incoherence(decomposition: Decomposition) -> float:
 
     Pooling (not a mean of per-question ratios) weights each question by its error, as in
     Hägele et al. (2026, arXiv 2601.23045). Returns NaN and warns `IncoherenceUndefined`
-    when the total error is 0; raises ValueError for a 0/1-loss decomposition.
+    when the total error is 0 within rounding (`ERROR_ROUNDING` per question), where the
+    ratio would be noise over noise; raises ValueError for a 0/1-loss decomposition.
     """
     value, reason = incoherence_with_reason(decomposition)
     if reason is not None:
@@ -200,10 +243,10 @@ def incoherence_with_reason(decomposition: Decomposition) -> tuple[float, str | 
     if error.size == 0:
         return float("nan"), "incoherence is undefined: there are no questions"
     total_error = float(error.sum())
-    if total_error == 0:
+    if abs(total_error) <= ERROR_ROUNDING * error.size:
         return float("nan"), (
-            "incoherence is undefined: total error is 0 (every sample hit the target), "
-            "so there is no error to split into bias and variance"
+            "incoherence is undefined: total error is 0 within rounding (every sample hit "
+            "the target), so there is no error to split into bias and variance"
         )
     return float(np.sum(decomposition.variance)) / total_error, None
 

@@ -61,7 +61,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _llama_server(model: Path, chat_format: str) -> Iterator[str]:
+def _llama_server(model: Path, chat_format: str, n_ctx: int = SERVER_CONTEXT) -> Iterator[str]:
     """Start `python -m llama_cpp.server`, wait until it lists its model, yield its base URL,
     and stop it. A server that dies or stays silent fails the tests with its log's tail."""
     port = _free_port()
@@ -79,7 +79,7 @@ def _llama_server(model: Path, chat_format: str) -> Iterator[str]:
         "--port",
         str(port),
         "--n_ctx",
-        str(SERVER_CONTEXT),
+        str(n_ctx),
         "--chat_format",
         chat_format,
     ]
@@ -128,6 +128,13 @@ def llama_server(smollm2_path: Path) -> Iterator[str]:
     chatml ignores `tools` under `tool_choice: "auto"` (the model never sees them): use
     `tool_mode=text` against it, or `llama_server_tools` for native calls."""
     yield from _llama_server(smollm2_path, "chatml")
+
+
+@pytest.fixture(scope="session")
+def llama_server_2048(smollm2_path: Path) -> Iterator[str]:
+    """The chatml server with llama.cpp's default 2,048-token window: a transcript that
+    outgrows it gets HTTP 400 `context_length_exceeded`."""
+    yield from _llama_server(smollm2_path, "chatml", n_ctx=2048)
 
 
 @pytest.fixture(scope="session")

@@ -190,7 +190,7 @@ def test_multi_step_kvsum_episode_requests_and_replies(api: FakeAnthropic) -> No
     ]
     agent = agent_for(api, thinking_budget=2048, max_tokens=4096)
     env = make_env("hotmess/KVSum-v0", horizon=2)
-    record = run_episode(env, agent, seed)
+    record = run_episode(env, agent, seed, agent_seed=0)
     agent.close()
 
     # What came of the replies: four actions, the third a reply that was no tool call.
@@ -326,7 +326,7 @@ def test_400_is_a_config_error_and_not_retried(api: FakeAnthropic) -> None:
     agent = agent_for(api)
     env = make_env("hotmess/KVSum-v0", horizon=2)
     with pytest.raises(ConfigError, match=r"HTTP 400: invalid_request_error: max_tokens: 100000"):
-        run_episode(env, agent, 3)
+        run_episode(env, agent, 3, agent_seed=0)
     assert len(api.requests) == 1
 
 
@@ -347,7 +347,7 @@ def test_retries_exhausted_is_an_infra_error_in_the_episode(api: FakeAnthropic) 
         api.reply("error_overloaded_529", status=529)
     agent = agent_for(api, max_retries=2)
     env = make_env("hotmess/KVSum-v0", horizon=2)
-    record = run_episode(env, agent, 3)
+    record = run_episode(env, agent, 3, agent_seed=0)
     assert len(api.requests) == 3
     assert record.outcome.infra_error is not None
     assert "failed 3 time(s)" in record.outcome.infra_error

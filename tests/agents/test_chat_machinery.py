@@ -25,7 +25,7 @@ from hotmess.agents.openai_agent import OpenAIAgent, OpenAIConfig
 from hotmess.agents.pricing import PRICES, cost_usd, price, register_prices
 from hotmess.envs import make_env
 from hotmess.errors import ConfigError
-from hotmess.runner import run_episode
+from hotmess.runner import Fork, run_episode
 
 
 def agent_for(url: str, **options: Any) -> OpenAIAgent:
@@ -180,7 +180,10 @@ def test_text_mode_call_extraction(text, expected):
 def test_a_reply_that_is_no_call_becomes_an_error_observation(chat_server):
     server = chat_server(answering(chat_server, "I think the answer is 42."), max_requests=2)
     record = run_episode(
-        make_env("hotmess/KVSum-v0", horizon=1, max_actions=2), agent_for(server.base_url), seed=3
+        make_env("hotmess/KVSum-v0", horizon=1, max_actions=2),
+        agent_for(server.base_url),
+        seed=3,
+        agent_seed=0,
     )
     first = record.steps[0]
     assert first.action == "I think the answer is 42." == first.agent_message
@@ -228,6 +231,44 @@ def test_request_seeds_differ_per_step_and_sample_and_reproduce(chat_server):
     seeded_b = seeds_sent(url, server, 1002, seed=7)
     assert seeded_a != sample_a and not set(seeded_a) & set(seeded_b)
     assert seeds_sent(url, server, 1001, seed=7) == seeded_a
+
+
+# -- forks ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool_mode", ["native", "text"])
+def test_a_fork_puts_the_trunks_prefix_into_the_transcript(chat_server, tool_mode):
+    submit = {"answer": 0}
+    reply = (
+        answering(chat_server, None, tool="submit", arguments=submit)
+        if tool_mode == "native"
+        else answering(
+            chat_server, f"```json\n{json.dumps({'tool': 'submit', 'arguments': submit})}\n```"
+        )
+    )
+    server = chat_server(reply, max_requests=4)
+    env = make_env("hotmess/KVSum-v0", horizon=1)
+    env.reset(seed=3)
+    lookup = json.dumps({"tool": "lookup", "arguments": {"key": env.keys[0]}})  # type: ignore[attr-defined]
+    agent = agent_for(server.base_url, tool_mode=tool_mode)
+    episode = run_episode(env, agent, 3, agent_seed=5, fork=Fork((lookup,), trunk_seed=4))
+    assert [step.replayed for step in episode.steps] == [True, False]
+    assert episode.steps[0].action == lookup and episode.steps[1].tool == "submit"
+    assert server.count == 1  # the prefix was told to the agent, not asked of the model
+    messages = server.requests[0].body["messages"]
+    observation = episode.steps[0].observation
+    if tool_mode == "native":
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool"]
+        (call,) = messages[2]["tool_calls"]
+        assert call["function"]["name"] == "lookup" and call["id"] == messages[3]["tool_call_id"]
+        assert json.loads(call["function"]["arguments"]) == {"key": env.keys[0]}  # type: ignore[attr-defined]
+        assert messages[3]["content"] == observation
+    else:
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+        assert messages[2]["content"] == lookup
+        assert messages[3]["content"] == f"Observation:\n{observation}"
+    # The continuation draws on the fork's seed, as an unforked episode of it would.
+    assert server.requests[0].body["seed"] == seeds_sent(server.base_url, server, 5, steps=2)[1]
 
 
 # -- concurrency ------------------------------------------------------------------------------
@@ -363,22 +404,30 @@ def test_cost_is_none_when_unknown_and_overrides_win(monkeypatch):
 
 
 @pytest.mark.parametrize("cap", [3, 8])
-def test_the_async_executor_keeps_many_episodes_in_flight_under_the_provider_cap(
+def test_the_threads_executor_keeps_many_episodes_in_flight_under_the_provider_cap(
     chat_server, tmp_path, monkeypatch, cap
 ):
-    """A sweep on the `async` executor (8 episodes in flight) against one slow server: the
-    server sees at most `cap` requests at once, and more than one when the cap allows."""
+    """A sweep on the `threads` executor (8 episodes in flight) against one server: the
+    server sees at most `cap` requests at once, and exactly `cap` when the cap allows more
+    than one. The first `cap` requests are held until `cap` are in flight together, so the
+    count does not depend on how fast this machine starts threads; a cap that did not hold
+    would let more arrive during the grace period and be counted."""
     from hotmess.runner import SweepConfig, run_sweep
 
-    def slow(request: Any) -> Any:
+    arrivals = itertools.count(1)
+
+    def held(request: Any) -> Any:
+        if next(arrivals) <= cap:
+            deadline = time.monotonic() + 120  # a liveness guard, not a measurement
+            while server.in_flight < cap and time.monotonic() < deadline:
+                time.sleep(0.01)
         return chat_server.Answer(
-            200, chat_server.completion(None, "submit", {"answer": 1}), delay_s=0.3
+            200, chat_server.completion(None, "submit", {"answer": 1}), delay_s=0.2
         )
 
-    server = chat_server(slow, max_requests=16)
+    server = chat_server(held, max_requests=16)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     agent = f"openai:scripted-model,base_url={server.base_url},max_retries=0,concurrency={cap}"
-    started = time.monotonic()
     result = run_sweep(
         SweepConfig(
             envs=["hotmess/KVSum-v0"],
@@ -386,12 +435,10 @@ def test_the_async_executor_keeps_many_episodes_in_flight_under_the_provider_cap
             horizons=[1],
             tasks=8,
             samples=1,
-            executor="async",
+            executor="threads",
             concurrency=8,
             out=tmp_path / "run",
         )
     )
-    elapsed = time.monotonic() - started
     assert result.ran == 8 and result.infra_errors == 0 and server.count == 8
     assert server.max_in_flight == cap
-    assert elapsed < 8 * 0.3  # in flight together, not one after another

@@ -16,10 +16,18 @@ import pytest
 from hotmess.agents import Task, make_agent
 from hotmess.agents.openai_agent import DEFAULT_BASE_URL, OpenAIAgent, OpenAIConfig
 from hotmess.envs import make_env
+from hotmess.envs.base import ToolEnv
 from hotmess.errors import ConfigError
-from hotmess.runner import EpisodeRecord, SweepConfig, run_episode, run_sweep
+from hotmess.runner import (
+    SweepConfig,
+    episode_record,
+    run_episode,
+    run_sweep,
+    single_cell,
+)
 from hotmess.runner.sweep import task_seed
 from hotmess.scoring import score_run
+from hotmess.store import EpisodeRecord
 
 ENVS = ["hotmess/KVSum-v0", "hotmess/PointerChase-v0"]
 MODEL = "scripted-model"
@@ -192,6 +200,12 @@ def test_request_body_follows_the_chat_completions_shape(chat_server):
 # -- whole episodes against an oracle policy ----------------------------------------------
 
 
+def run_record(env: ToolEnv, agent: OpenAIAgent, seed: int, spec: str) -> EpisodeRecord:
+    """One episode (a sweep's sample 0 of task `seed`) as the run store would keep it."""
+    cell = single_cell(env.env_id, env.horizon, seed, spec)
+    return episode_record(cell, run_episode(env, agent, seed, agent_seed=cell.agent_seed))
+
+
 def check_record(record: EpisodeRecord, cost: float | None) -> None:
     """A record that survives the run store, with per-step accounting."""
     assert EpisodeRecord.model_validate_json(record.model_dump_json()) == record
@@ -209,7 +223,7 @@ def check_record(record: EpisodeRecord, cost: float | None) -> None:
 def test_episodes_end_to_end_against_an_oracle_policy(chat_server, env_id, horizon, native):
     server = chat_server(OraclePolicy(chat_server, [env_id], [horizon], [42], native=native))
     agent = agent_for(server.base_url, tool_mode="native" if native else "text")
-    record = run_episode(make_env(env_id, horizon=horizon), agent, seed=42, agent_spec="openai:x")
+    record = run_record(make_env(env_id, horizon=horizon), agent, 42, "openai:x")
     check_record(record, cost=None)
     assert record.outcome.success, record.steps[-1].observation
     assert len(record.steps) == horizon + 1 == server.count
@@ -225,12 +239,12 @@ def test_episodes_end_to_end_against_an_oracle_policy(chat_server, env_id, horiz
 def test_cost_is_priced_per_step_from_usage(chat_server):
     server = chat_server(OraclePolicy(chat_server, ENVS[:1], [2], [7], native=True))
     priced = agent_for(server.base_url, price_in=3.0, price_out=15.0)
-    record = run_episode(make_env(ENVS[0], horizon=2), priced, seed=7)
+    record = run_episode(make_env(ENVS[0], horizon=2), priced, seed=7, agent_seed=0)
     assert record.outcome.success
     for step in record.steps:
         assert step.cost == pytest.approx((step.tokens_in * 3.0 + step.tokens_out * 15.0) / 1e6)
     known = agent_for(server.base_url, model="gpt-4o-mini-2024-07-18")
-    record = run_episode(make_env(ENVS[0], horizon=2), known, seed=7)
+    record = run_episode(make_env(ENVS[0], horizon=2), known, seed=7, agent_seed=0)
     assert record.steps[0].cost == pytest.approx(
         (record.steps[0].tokens_in * 0.15 + record.steps[0].tokens_out * 0.60) / 1e6
     )
@@ -264,7 +278,7 @@ def test_unparsable_arguments_reach_the_env_as_a_malformed_call(chat_server):
     )
     server = chat_server(lambda r: chat_server.Answer(200, next(answers)), max_requests=2)
     env = make_env(ENVS[0], horizon=1, max_actions=2)
-    record = run_episode(env, agent_for(server.base_url), seed=1)
+    record = run_episode(env, agent_for(server.base_url), seed=1, agent_seed=0)
     first, second = record.steps
     assert first.action == '{"tool": "lookup", "arguments": {"key": "alpha"}'
     assert first.tool is None and first.tool_error
@@ -289,12 +303,15 @@ def test_text_mode_works_against_a_server_without_tool_calling(chat_server):
 
     server = chat_server(no_tools)
     record = run_episode(
-        make_env(ENVS[0], horizon=3), agent_for(server.base_url, tool_mode="text"), seed=5
+        make_env(ENVS[0], horizon=3),
+        agent_for(server.base_url, tool_mode="text"),
+        seed=5,
+        agent_seed=0,
     )
     assert record.outcome.success and server.count == 4
     native = agent_for(server.base_url)
     with pytest.raises(ConfigError, match=r"HTTP 400: .*tools are not supported"):
-        run_episode(make_env(ENVS[0], horizon=3), native, seed=5)
+        run_episode(make_env(ENVS[0], horizon=3), native, seed=5, agent_seed=0)
 
 
 def test_sweep_with_an_openai_agent_then_score(chat_server, tmp_path):
@@ -345,7 +362,7 @@ def test_a_server_that_keeps_failing_censors_the_episode(chat_server, tmp_path):
         lambda r: chat_server.Answer(500, {"error": {"message": "overloaded"}}), max_requests=30
     )
     agent = agent_for(server.base_url, max_retries=2)
-    record = run_episode(make_env(ENVS[0], horizon=2), agent, seed=1)
+    record = run_episode(make_env(ENVS[0], horizon=2), agent, seed=1, agent_seed=0)
     assert server.count == 3
     assert record.outcome.infra_error is not None
     assert "failed 3 time(s)" in record.outcome.infra_error
@@ -378,7 +395,7 @@ def test_401_is_a_config_error_and_not_retried(chat_server):
         max_requests=5,
     )
     with pytest.raises(ConfigError, match=r"HTTP 401: .*Incorrect API key"):
-        run_episode(make_env(ENVS[0], horizon=1), agent_for(server.base_url), seed=1)
+        run_episode(make_env(ENVS[0], horizon=1), agent_for(server.base_url), seed=1, agent_seed=0)
     assert server.count == 1
 
 
@@ -400,13 +417,19 @@ def test_a_time_out_is_retried(chat_server):
 
 
 def test_refused_connections_and_non_completions_are_transient(chat_server):
-    dead = chat_server(lambda r: chat_server.Answer())
+    dead = chat_server(lambda r: chat_server.Answer(), max_requests=5)
     url = dead.base_url
-    dead.stop()
     agent = agent_for(url, max_retries=1)
     agent.reset(task(), seed=1)
+    agent.act("the task")  # the server answered once: from now on it is a reachable host
+    dead.stop()
     step = agent.act("the task")
     assert step.infra_error is not None and "ConnectError" in step.infra_error
+    # A host that never answered is a wrong base_url: a configuration error, no retries.
+    never = agent_for(url, max_retries=5)
+    never.reset(task(), seed=1)
+    with pytest.raises(ConfigError, match="nothing answers at"):
+        never.act("the task")
 
     garbage = chat_server(
         lambda r: chat_server.Answer(200, "<html>bad gateway</html>"), max_requests=5
@@ -470,7 +493,7 @@ def llama_agent(url: str, env_id: str = ENVS[0], **options: Any) -> OpenAIAgent:
 def test_text_mode_episodes_against_llama_server(llama_server, env_id, horizon):
     agent = llama_agent(llama_server, env_id)
     env = make_env(env_id, horizon=horizon, max_actions=horizon + 1)
-    record = run_episode(env, agent, seed=horizon, agent_spec="openai:smollm2-135m")
+    record = run_record(env, agent, horizon, "openai:smollm2-135m")
     agent.close()
     check_record(record, cost=None)
     assert len(record.steps) <= horizon + 1
@@ -486,7 +509,9 @@ def test_text_mode_episodes_against_llama_server(llama_server, env_id, horizon):
 @pytest.mark.local_model
 def test_llama_server_costs_are_priced_when_given(llama_server):
     agent = llama_agent(llama_server, price_in=1.0, price_out=2.0)
-    record = run_episode(make_env(ENVS[0], horizon=1, max_actions=1), agent, seed=0)
+    record = run_record(
+        make_env(ENVS[0], horizon=1, max_actions=1), agent, 0, "openai:smollm2-135m"
+    )
     agent.close()
     (step,) = record.steps
     assert step.tokens_in > 0 and step.cost == pytest.approx(
@@ -497,7 +522,9 @@ def test_llama_server_costs_are_priced_when_given(llama_server):
 @pytest.mark.local_model
 def test_native_tool_calls_from_llama_server(llama_server_tools):
     agent = llama_agent(llama_server_tools, tool_mode="native", extra={})
-    record = run_episode(make_env(ENVS[1], horizon=1, max_actions=2), agent, seed=0)
+    record = run_record(
+        make_env(ENVS[1], horizon=1, max_actions=2), agent, 0, "openai:smollm2-135m"
+    )
     agent.close()
     check_record(record, cost=None)
     assert record.steps[0].tool in ("follow", "submit")
@@ -530,3 +557,49 @@ def test_sweep_against_llama_server_then_score(llama_server, tmp_path):
     assert all(r.infra_errors == 0 for r in rows)
     episodes = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").open()]
     assert all(s["tokens_in"] > 0 and s["tokens_out"] > 0 for e in episodes for s in e["steps"])
+
+
+def test_a_full_context_window_truncates_the_episode(chat_server) -> None:
+    body = {
+        "error": {
+            "message": "This model's maximum context length is 2048 tokens.",
+            "type": "invalid_request_error",
+            "code": "context_length_exceeded",
+        }
+    }
+    server = chat_server(lambda r: chat_server.Answer(400, body), max_requests=5)
+    env = make_env("hotmess/KVSum-v0", horizon=2)
+    record = run_episode(env, agent_for(server.base_url), 0, agent_seed=0)
+    assert record.outcome.truncated and record.outcome.infra_error is None
+    assert "context window full" in (record.steps[-1].agent_error or "")
+    assert server.count == 1  # not retried: it will not fit on a second try
+
+
+@pytest.mark.local_model
+@pytest.mark.slow
+def test_a_sweep_against_a_2048_token_llama_server_completes_truncated(
+    llama_server_2048: str, tmp_path: Path
+) -> None:
+    from hotmess.runner import SweepConfig, run_sweep
+    from hotmess.scoring import load_episodes
+
+    # The agent believes its window is larger than the server's, and the task's prompt
+    # (1,000 keys to look up) alone outgrows the server's: the server answers HTTP 400.
+    agent = (
+        f"openai:smollm2,base_url={llama_server_2048},tool_mode=text,max_tokens=16,"
+        "context_tokens=32000,temperature=0"
+    )
+    config = SweepConfig(
+        envs=["hotmess/KVSum-v0"],
+        agents=[agent],
+        horizons=[1000],
+        tasks=1,
+        samples=2,
+        out=tmp_path / "run",
+    )
+    result = run_sweep(config)
+    assert (result.ran, result.infra_errors) == (2, 0)
+    outcomes = [r["outcome"] for r in load_episodes(tmp_path / "run")]
+    assert any(o["truncated"] for o in outcomes)
+    reasons = [s["agent_error"] or "" for r in load_episodes(tmp_path / "run") for s in r["steps"]]
+    assert any("context_length_exceeded" in reason for reason in reasons)

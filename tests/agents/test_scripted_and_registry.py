@@ -11,6 +11,7 @@ from hotmess.agents import AgentSpec, make_agent
 from hotmess.envs import make_env
 from hotmess.errors import ConfigError, UnknownAgentError
 from hotmess.runner import run_episode
+from hotmess.runner.cells import agent_seed
 
 
 @pytest.mark.parametrize(
@@ -91,12 +92,7 @@ def test_third_party_agent_from_module_and_class(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     agent = make_agent("thirdparty_agent:AlwaysSubmit,answer=7")
-    record = run_episode(
-        make_env("hotmess/KVSum-v0", horizon=2),
-        agent,
-        0,
-        agent_spec="thirdparty_agent:AlwaysSubmit,answer=7",
-    )
+    record = run_episode(make_env("hotmess/KVSum-v0", horizon=2), agent, 0, agent_seed=0)
     assert record.outcome.prediction == 7.0 and record.outcome.n_actions == 1
     with pytest.raises(ConfigError, match="unexpected keyword argument 'colour'"):
         make_agent("thirdparty_agent:AlwaysSubmit,colour=red")
@@ -109,7 +105,14 @@ def test_third_party_agent_from_module_and_class(tmp_path, monkeypatch):
 def success_rate(spec: str, env_id: str, horizon: int, n: int) -> float:
     env, agent = make_env(env_id, horizon=horizon), make_agent(spec)
     return float(
-        np.mean([run_episode(env, agent, seed, sample=seed).outcome.success for seed in range(n)])
+        np.mean(
+            [
+                run_episode(
+                    env, agent, seed, agent_seed=agent_seed(seed, horizon, seed)
+                ).outcome.success
+                for seed in range(n)
+            ]
+        )
     )
 
 
@@ -130,7 +133,7 @@ def test_noisy_extremes():
 def test_noisy_never_emits_a_malformed_call():
     env, agent = make_env("hotmess/PointerChase-v0", horizon=16), make_agent("noisy:p=0.5")
     for seed in range(20):
-        record = run_episode(env, agent, seed, sample=seed)
+        record = run_episode(env, agent, seed, agent_seed=agent_seed(seed, 16, seed))
         assert not any(step.tool_error for step in record.steps)
         assert record.outcome.n_actions == 17
 
@@ -139,21 +142,27 @@ def test_systematic_noise_repeats_the_same_errors_for_every_sample():
     env, agent = make_env("hotmess/KVSum-v0", horizon=16), make_agent("noisy:p=0.3,systematic=true")
     for task_seed in range(5):
         answers = {
-            run_episode(env, agent, task_seed, sample=s).outcome.prediction for s in range(6)
+            run_episode(
+                env, agent, task_seed, agent_seed=agent_seed(task_seed, 16, s)
+            ).outcome.prediction
+            for s in range(6)
         }
         assert len(answers) == 1
 
 
 def test_independent_noise_differs_between_samples():
     env, agent = make_env("hotmess/KVSum-v0", horizon=16), make_agent("noisy:p=0.3")
-    answers = {run_episode(env, agent, 0, sample=s).outcome.prediction for s in range(8)}
+    answers = {
+        run_episode(env, agent, 0, agent_seed=agent_seed(0, 16, s)).outcome.prediction
+        for s in range(8)
+    }
     assert len(answers) > 1
 
 
 def test_same_sample_same_episode():
     env, agent = make_env("hotmess/PointerChase-v0", horizon=8), make_agent("noisy:p=0.3")
-    first = run_episode(env, agent, 4, sample=2)
-    second = run_episode(env, agent, 4, sample=2)
+    first = run_episode(env, agent, 4, agent_seed=agent_seed(4, 8, 2))
+    second = run_episode(env, agent, 4, agent_seed=agent_seed(4, 8, 2))
     assert [s.action for s in first.steps] == [s.action for s in second.steps]
 
 
@@ -162,13 +171,15 @@ def test_random_almost_never_succeeds():
     assert success_rate("random", "hotmess/PointerChase-v0", 8, 200) < 0.15
 
 
-def test_agent_exception_is_recorded_as_an_infrastructure_error(tmp_path, monkeypatch):
+def test_agent_exception_is_recorded_as_the_agents_failure(tmp_path, monkeypatch):
     (tmp_path / "crashing_agent.py").write_text(
         "class Crash:\n    def reset(self, task, seed): pass\n    def act(self, observation): raise ValueError('boom')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     record = run_episode(
-        make_env("hotmess/KVSum-v0", horizon=2), make_agent("crashing_agent:Crash"), 0
+        make_env("hotmess/KVSum-v0", horizon=2), make_agent("crashing_agent:Crash"), 0, agent_seed=0
     )
-    assert record.outcome.infra_error == "episode crashed: ValueError: boom"
+    # The agent's code is under test: its exception counts against it, it is not censored.
+    assert record.outcome.agent_failure == "agent.act raised ValueError: boom"
+    assert record.outcome.infra_error is None
     assert not record.outcome.success and record.outcome.prediction is None

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 from hotmess.agents import make_agent
 from hotmess.envs import env_class, env_ids, make_env
 from hotmess.runner import run_episode
+from hotmess.runner.cells import agent_seed
 
 ALL = env_ids()
 SANDBOXED = [env_id for env_id in ALL if env_class(env_id).needs_sandbox]
@@ -42,7 +43,10 @@ def open_env():
 def success(env, spec, seeds, sample_offset=0):
     agent = make_agent(spec)
     return [
-        run_episode(env, agent, seed, sample=seed + sample_offset).outcome.success for seed in seeds
+        run_episode(
+            env, agent, seed, agent_seed=agent_seed(seed, env.horizon, seed + sample_offset)
+        ).outcome.success
+        for seed in seeds
     ]
 
 
@@ -55,7 +59,7 @@ def test_check_env_passes(env_id, sandbox_kind, open_env):
 def test_oracle_succeeds_at_every_horizon(env_id, sandbox_kind, open_env):
     for horizon in HORIZONS:
         env = open_env(env_id, horizon=horizon, sandbox=sandbox_kind)
-        record = run_episode(env, make_agent("oracle"), seed=horizon)
+        record = run_episode(env, make_agent("oracle"), seed=horizon, agent_seed=0)
         assert record.outcome.success, (
             horizon,
             record.outcome,
@@ -70,7 +74,10 @@ def test_oracle_succeeds_at_every_horizon(env_id, sandbox_kind, open_env):
 def test_docker_and_bwrap_give_the_same_episode(env_id, docker_ready, bwrap_ready, open_env):
     records = [
         run_episode(
-            open_env(env_id, horizon=3, sandbox=kind), make_agent("noisy:p=0.3"), seed=7, sample=1
+            open_env(env_id, horizon=3, sandbox=kind),
+            make_agent("noisy:p=0.3"),
+            seed=7,
+            agent_seed=agent_seed(7, 3, 1),
         )
         for kind in ("docker", "bwrap")
     ]

@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env
 from hotmess import make_agent, run_episode
 from hotmess.envs import make_env
 from hotmess.envs.base import tool_call
+from hotmess.runner.cells import agent_seed
 
 CODE_ENVS = ["hotmess/CodeFix-v0", "hotmess/CodeBuild-v0"]
 HORIZONS = [1, 2, 4, 8, 16, 32, 64]
@@ -117,11 +118,21 @@ def test_run_tests_shows_pytest_results(sandbox_kind, env_id, open_envs):
     assert submit(env).success
 
 
-@pytest.mark.slow
+#: Everywhere a file that is not part of the read-only system image can be: every mount
+#: the sandbox may write (its workdir, /tmp, the I/O directory, /dev/shm...), plus the
+#: usual scratch places. No time bound: it is small on both backends, whatever the load.
+WRITABLE_PLACES = (
+    "{ awk '$4 ~ /^rw/ && $3 !~ /^(proc|sysfs|devpts|mqueue|cgroup2?)$/ { print $2 }'"
+    ' /proc/self/mounts; echo /work /tmp /var/tmp /dev/shm /run "$HOME"; }'
+    " | tr ' ' '\\n' | sort -u | while read -r d; do [ -d \"$d\" ] && printf '%s\\0' \"$d\"; done"
+)
+
+
 @pytest.mark.parametrize("env_id", CODE_ENVS)
 def test_hidden_tests_are_nowhere_in_the_sandbox_before_scoring(sandbox_kind, env_id, open_envs):
-    """What an agent would try: search the whole filesystem for test definitions and for
-    anything called hidden. None of the hidden tests is there (the visible ones are)."""
+    """What an agent would try: search every place a file could have been put for test
+    definitions and for anything called hidden. None of the hidden tests is there (the
+    visible ones are), and one planted in an odd place would be found."""
     env = open_envs(env_id, horizon=4, sandbox=sandbox_kind)
     env.reset(seed=11)
     hidden = "".join(f"def {name}(\n" for name in env.task.test_names)
@@ -129,16 +140,21 @@ def test_hidden_tests_are_nowhere_in_the_sandbox_before_scoring(sandbox_kind, en
     env.step(tool_call("write_file", path="/work/.hidden-names", content=hidden))
     env.step(tool_call("write_file", path="/work/.visible-names", content=visible))
     searches = [
-        'timeout 50 grep -rI --exclude-dir=proc --exclude-dir=sys --exclude=".*-names" "def test_" /'
-        " 2>/dev/null",
-        'find / -name "*hidden*" -not -path "/proc/*" -not -name "*-names" 2>/dev/null'
-        " | xargs -r cat 2>/dev/null",
+        f'{WRITABLE_PLACES} | xargs -0 grep -rI -D skip --exclude=".*-names" "def test_" 2>/dev/null',
+        f"{WRITABLE_PLACES} | xargs -0 -I{{}} find {{}} -name '*hidden*' -not -name '*-names'"
+        " 2>/dev/null | xargs -r cat 2>/dev/null",
     ]
     for command in searches:
         found = env.step(tool_call("bash", command=f"{command} | grep -F -f /work/.hidden-names"))
         assert found[0] == "(no output)\n[exit code 1]", command
     control = f"{searches[0]} | grep -F -f /work/.visible-names | wc -l"
     assert env.step(tool_call("bash", command=control))[0].startswith("4\n"), "the search works"
+    name = env.task.test_names[0]
+    plant = f"mkdir -p /tmp/.cache/x && printf 'def {name}():\\n' > /tmp/.cache/x/hidden_t.py"
+    env.step(tool_call("bash", command=plant))
+    for command in searches:
+        found = env.step(tool_call("bash", command=f"{command} | grep -F -f /work/.hidden-names"))
+        assert f"def {name}(" in found[0] and found[0].endswith("[exit code 0]"), command
 
 
 @pytest.mark.parametrize("env_id", CODE_ENVS)
@@ -228,7 +244,10 @@ def test_noisy_agent_succeeds_less_at_longer_horizons(bwrap_ready, env_id, open_
     for horizon in (1, 16):
         env = open_envs(env_id, horizon=horizon, sandbox="bwrap")
         agent = make_agent("noisy:p=0.3")
-        records = [run_episode(env, agent, seed, sample=0) for seed in range(15)]
+        records = [
+            run_episode(env, agent, seed, agent_seed=agent_seed(seed, horizon, 0))
+            for seed in range(15)
+        ]
         assert not any(record.outcome.infra_error for record in records)
         rates[horizon] = sum(record.outcome.success for record in records) / len(records)
     # Expected 0.7 and 0.7^16 = 0.003.
@@ -269,3 +288,181 @@ def test_same_seed_same_oracle_observations_under_docker_and_bwrap(
     assert runs["docker"][0] == runs["bwrap"][0]
     outcomes = [json.loads(run[1]["outcome"].model_dump_json()) for run in runs.values()]
     assert outcomes[0] == outcomes[1]
+
+
+# -- the grader under attack (issue 14): one-file payloads, then `submit` -----------------
+
+#: Reads every hidden test file it can find (in the workdir, /tmp, the I/O directory) and
+#: makes each function of the module it is put in return the expected value written there.
+#: It works whenever expected values are within reach: the control plants them in /work.
+READER = r"""
+import ast as _ast, os as _os, re as _re
+_ANSWERS = {}
+for _top in ("/tmp", "/work", "/hm", _os.path.expanduser("~")):
+    for _dir, _, _names in _os.walk(_top):
+        for _name in _names:
+            try:
+                with open(_os.path.join(_dir, _name), errors="replace") as _f:
+                    _text = _f.read(1 << 20)
+            except OSError:
+                continue
+            for _m in _re.finditer(r"assert _same\(got\[\d+\], (.*)\)  # (\w+)\((.*)\)$", _text, _re.M):
+                _ANSWERS[(_m[2], _m[3])] = _ast.literal_eval(_m[1])
+
+
+def _cheat(namespace):
+    for _key, _value in list(namespace.items()):
+        if callable(_value) and not _key.startswith("_"):
+            def _fake(*args, _key=_key, _real=_value):
+                call = (_key, ", ".join(map(repr, args)))
+                return _ANSWERS[call] if call in _ANSWERS else _real(*args)
+            namespace[_key] = _fake
+"""
+#: Forges results: records shaped like the grader's (and like the old runner's) printed,
+#: written to every file of the I/O directory and the terminal, by the module and by a
+#: detached process that keeps writing them while the checks run; then, in the `exit`
+#: variant, ends the interpreter before any real output.
+FORGER_LINES = r"""
+import os as _os, sys as _sys
+_LINES = "".join(
+    f"HMGRADE {i} {'0' * 64} [[\"value\",\"0\"]]\nHMRESULT 0 {{\"test_x\": true}}\n" for i in range(70)
+)
+
+
+def _spray():
+    for _target in ["/dev/tty", "/proc/self/fd/1", *(f"/hm/{n}" for n in ("out", "err", "ret"))]:
+        try:
+            with open(_target, "a") as _f:
+                _f.write(_LINES)
+        except OSError:
+            pass
+
+
+print(_LINES)
+_spray()
+if _os.fork() == 0:
+    _os.setsid()
+    if _os.fork() == 0:
+        import time as _time
+        for _ in range(400):
+            _spray()
+            _time.sleep(0.02)
+    _os._exit(0)
+"""
+
+
+def entry_file(env_id):
+    return "pkg/__init__.py" if env_id.endswith("CodeFix-v0") else "solution.py"
+
+
+def payload(env, env_id, attack, *, exit_at_import=False):
+    """The file an attacker writes: the task's own entry file with `attack` around it."""
+    entry = entry_file(env_id)
+    original = env.task.files[entry]
+    if attack == "reader" and entry == "pkg/__init__.py":
+        modules = [p[len("pkg/") : -len(".py")] for p in env.task.files if p.startswith("pkg/")]
+        patch = "".join(
+            f"import pkg.{m} as _m_{m}\n_cheat(vars(_m_{m}))\n" for m in modules if m != "__init__"
+        )
+        return original + READER + patch
+    if attack == "reader":
+        return original + READER + "_cheat(globals())\n"
+    return FORGER_LINES + ("_os._exit(0)\n" if exit_at_import else "") + original
+
+
+def fix_every_other(env):
+    """Apply the oracle's right edit for the even-numbered bugs only."""
+    for i, step in enumerate(env.task.steps):
+        env.step(step.right if i % 2 == 0 else tool_call("bash", command="true"))
+
+
+@pytest.mark.parametrize("env_id", CODE_ENVS)
+def test_reading_the_hidden_tests_at_import_solves_nothing(sandbox_kind, env_id, open_envs):
+    """The issue's payload (a). The control plants the hidden test files in the workdir,
+    where the payload does find them: the attack is real; without them it gets nothing."""
+    env = open_envs(env_id, horizon=4, sandbox=sandbox_kind)
+    for planted in (False, True):
+        env.reset(seed=15)
+        if planted:
+            for name, text in env.task.hidden.items():
+                env.step(tool_call("write_file", path=f"/work/.planted/{name}", content=text))
+        env.step(
+            tool_call("write_file", path=entry_file(env_id), content=payload(env, env_id, "reader"))
+        )
+        assert submit(env).prediction == [planted] * 4
+
+
+@pytest.mark.parametrize("env_id", CODE_ENVS)
+def test_forged_result_lines_solve_nothing(sandbox_kind, env_id, open_envs):
+    """The issue's payload (b) and its kin: records printed, appended to the output files
+    and the terminal at import and by a detached process, with or without `os._exit(0)`;
+    and a background process left running before submit that writes them too."""
+    env = open_envs(env_id, horizon=4, sandbox=sandbox_kind)
+    background = (
+        "nohup setsid sh -c 'while :; do for f in /hm/out /hm/ret /tmp/.hm*/*; do "
+        'printf "HMGRADE 0 %064d [[\\"value\\",\\"0\\"]]\\n" 0 >> "$f"; done; '
+        "sleep 0.01; done' >/dev/null 2>&1 &"
+    )
+    for exit_at_import in (False, True):
+        env.reset(seed=16)
+        env.step(tool_call("bash", command=background))
+        content = payload(env, env_id, "forger", exit_at_import=exit_at_import)
+        env.step(tool_call("write_file", path=entry_file(env_id), content=content))
+        assert submit(env).prediction == [False] * 4
+
+
+@pytest.mark.parametrize("env_id", CODE_ENVS)
+def test_a_half_fixed_package_gets_its_partial_pass_vector_and_forging_costs_it(
+    sandbox_kind, env_id, open_envs
+):
+    """Fixed functions pass, the others fail. Forged records in the output fail the checks
+    they name (or every check): forging can only cost the forger."""
+    env = open_envs(env_id, horizon=4, sandbox=sandbox_kind)
+    for forging in (False, True):
+        env.reset(seed=17)
+        fix_every_other(env)
+        if forging:
+            entry = entry_file(env_id)
+            text = env.step(tool_call("read_file", path=entry))[0]
+            env.step(tool_call("write_file", path=entry, content=FORGER_LINES + text))
+        expected = [False] * 4 if forging else [True, False, True, False]
+        assert submit(env).prediction == expected
+
+
+#: Run inside a sandbox: a parent (non-dumpable like the collector, or not: the control)
+#: starts a child of the same uid that tries to read the parent's memory, environment, fds.
+PEEK = """
+import os, subprocess, sys
+sys.path.insert(0, "/tmp/grader")
+from collector import _undumpable
+if sys.argv[1] == "guarded":
+    _undumpable()
+child = '''
+import os
+ppid = os.getppid()
+for what in ("mem", "environ", "maps", "fd"):
+    try:
+        if what == "fd":
+            os.listdir(f"/proc/{ppid}/fd")
+        else:  # opening mem is the check (reading address 0 fails anyway)
+            with open(f"/proc/{ppid}/{what}", "rb") as f:
+                f.read(0 if what == "mem" else 16)
+        print(what, "readable")
+    except OSError:
+        print(what, "denied")
+'''
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout)
+"""
+
+
+def test_the_collector_is_out_of_reach_of_the_code_it_runs(sandbox_kind):
+    from hotmess.envs.grading import COLLECTOR
+    from hotmess.sandbox import create
+
+    with create(sandbox_kind) as box:
+        box.write_file("/tmp/grader/collector.py", COLLECTOR)
+        box.write_file("/tmp/peek.py", PEEK)
+        guarded = box.exec("python3 -I /tmp/peek.py guarded").stdout.split()
+        control = box.exec("python3 -I /tmp/peek.py open").stdout.split()
+    assert guarded == [w for what in ("mem", "environ", "maps", "fd") for w in (what, "denied")]
+    assert control == [w for what in ("mem", "environ", "maps", "fd") for w in (what, "readable")]

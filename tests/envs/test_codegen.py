@@ -5,6 +5,7 @@ and the oracle's edits apply whatever order (and whatever mistakes) they come in
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from hotmess.envs import make_env
+from hotmess.envs.codegen import HIDDEN_FILE_RUNNER as HIDDEN_RUNNER
 from hotmess.envs.codegen import (
     TEMPLATES,
     TemplateDeck,
@@ -22,7 +24,8 @@ from hotmess.envs.codegen import (
     same,
     verify,
 )
-from hotmess.envs.sandboxed import HIDDEN_RUNNER
+from hotmess.envs.codegen.templates import DEAL_ORDER
+from hotmess.envs.grading import grade_locally
 from hotmess.envs.taskgen import TaskRandom
 
 CODE_ENVS = ["hotmess/CodeFix-v0", "hotmess/CodeBuild-v0"]
@@ -58,6 +61,12 @@ def test_there_are_enough_templates_across_topics():
         "intervals",
         "parsing",
     }
+
+
+def test_each_family_module_holds_its_topic_and_the_deck_deals_in_the_listed_order():
+    assert list(TEMPLATES) == list(DEAL_ORDER)
+    for tmpl in TEMPLATES.values():
+        assert tmpl.draft.__module__ == f"hotmess.envs.codegen.templates.{tmpl.topic}", tmpl.key
 
 
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
@@ -134,6 +143,36 @@ def test_tasks_compile_have_unique_names_and_are_deterministic(env_id, difficult
     assert generated(env_id, 8, 1).task != generated(env_id, 8, 2).task
 
 
+#: Digests of the tasks the seeds below generate, as the v0 families first made them. A change
+#: here changes what a seed means: bump the families' versions instead of editing these.
+TASK_DIGESTS = {
+    "hotmess/CodeFix-v0": {
+        "easy": "851d22cf1eed490834413dbd5d57a92c076148dbf443d4a717f975b1d4613b74",
+        "medium": "e81530e4397c1a9405253c317f2237ccaed6d13e43e5cd4334b6a35f92e5b717",
+        "hard": "4a63789f2b8a5b74ef2cf7cf1f60e069a167f1e4a870a13c7d2cc1b711e019e3",
+    },
+    "hotmess/CodeBuild-v0": {
+        "easy": "ea65f48a5948359066aee3adce7835ad372dbc6c706c9c392d08218feb5b192a",
+        "medium": "a26febb3586e5868298ea29894b62d71845e4296b517b78196e9d943e4f973a5",
+        "hard": "6b6c35b79030471f613b7e79b3a4f684979180e48185abff6fe8097d1d452bba",
+    },
+}
+
+
+@pytest.mark.parametrize("env_id", CODE_ENVS)
+@pytest.mark.parametrize("difficulty", ["easy", "medium", "hard"])
+def test_tasks_are_byte_identical_to_the_v0_tasks(env_id, difficulty):
+    digest = hashlib.sha256()
+    for horizon in (1, 3, 8, 17):
+        for seed in (0, 1, 2):
+            env = generated(env_id, horizon, seed, difficulty=difficulty)
+            task = env.task
+            steps = [[step.right, step.wrong] for step in task.steps]
+            blob = [task.files, task.hidden, task.test_names, steps, env._prompt()]
+            digest.update(json.dumps(blob, sort_keys=True).encode())
+    assert digest.hexdigest() == TASK_DIGESTS[env_id][difficulty]
+
+
 @pytest.mark.parametrize("env_id", CODE_ENVS)
 def test_oracle_edits_apply_in_any_order_with_any_mistakes(env_id):
     """Each edit's `old` stays unique whatever the other functions have become: the right
@@ -173,14 +212,43 @@ def hidden_results(task, files, root):
     return [results.get(name, False) for name in task.test_names]
 
 
+def graded_on_host(task, files, root):
+    """The grader's verdicts on `files` in `root`: its collector run on the host."""
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return grade_locally(root, task.checks)
+
+
 @pytest.mark.parametrize("env_id", CODE_ENVS)
 def test_fixed_code_passes_and_seeded_code_fails_the_hidden_tests_on_the_host(env_id, tmp_path):
+    """Both the hidden test files and the checks the grader runs in their place."""
     env = generated(env_id, 12, 3)
     files = dict(env.task.files)
     assert hidden_results(env.task, files, tmp_path / "before") == [False] * 12
-    for step in env.task.steps:
+    assert graded_on_host(env.task, files, tmp_path / "graded-before") == [False] * 12
+    half = dict(files)
+    for i, step in enumerate(env.task.steps):
         assert apply_edit(files, step.right)
+        if i % 2 == 0:
+            assert apply_edit(half, step.right)
     assert hidden_results(env.task, files, tmp_path / "after") == [True] * 12
+    assert graded_on_host(env.task, files, tmp_path / "graded-after") == [True] * 12
+    halves = [i % 2 == 0 for i in range(12)]
+    assert hidden_results(env.task, half, tmp_path / "half") == halves
+    assert graded_on_host(env.task, half, tmp_path / "graded-half") == halves
+
+
+@pytest.mark.parametrize("env_id", CODE_ENVS)
+def test_the_checks_are_the_hidden_tests_as_data(env_id):
+    env = generated(env_id, 17, 4)
+    assert [check.name for check in env.task.checks] == env.task.test_names
+    hidden = "".join(env.task.hidden.values())
+    for check in env.task.checks:
+        assert f"def {check.name}():" in hidden
+        for args, expected in zip(check.calls, check.expected, strict=True):
+            assert f"{check.function}({', '.join(map(repr, args))})" in hidden
+            assert "_same(got[" in hidden and repr(expected) in hidden
 
 
 def test_reset_generation_at_horizon_64_is_fast():

@@ -17,6 +17,7 @@ from hotmess import make_agent, run_episode
 from hotmess.envs import make_env
 from hotmess.envs.base import tool_call
 from hotmess.envs.ledger import HOP_KINDS, HOPS, LedgerEnv
+from hotmess.runner.cells import agent_seed
 
 ENV_ID = "hotmess/Ledger-v0"
 
@@ -190,7 +191,12 @@ def test_noisy_success_falls_with_the_horizon(bwrap_ready):
     for horizon in (1, 16):
         env = make_env(ENV_ID, horizon=horizon, sandbox="bwrap")
         try:
-            records = [run_episode(env, make_agent("noisy:p=0.3"), seed) for seed in range(20)]
+            records = [
+                run_episode(
+                    env, make_agent("noisy:p=0.3"), seed, agent_seed=agent_seed(seed, horizon, 0)
+                )
+                for seed in range(20)
+            ]
         finally:
             env.close()
         assert not any(record.outcome.infra_error for record in records)

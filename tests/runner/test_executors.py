@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from hotmess.errors import ConfigError
-from hotmess.progress import SweepProgress
-from hotmess.runner import SweepConfig, run_sweep
+from hotmess.cli.progress import SweepProgress
+from hotmess.errors import ConfigError, HotmessDeprecationWarning
+from hotmess.runner import EXECUTORS, SweepConfig, make_executor, run_sweep
 from hotmess.runner.config import parse_duration
+from hotmess.runner.executors import ThreadExecutor
 from hotmess.scoring import score_run
 
 HERE = Path(__file__).parent
@@ -55,9 +56,9 @@ def stored(out: Path) -> dict[str, tuple]:
     "changes",
     [
         {"executor": "pool", "workers": 2},
-        {"executor": "async", "concurrency": 4},
+        {"executor": "threads", "concurrency": 4},
     ],
-    ids=["pool", "async"],
+    ids=["pool", "threads"],
 )
 def test_every_local_executor_writes_the_serial_store(tmp_path, changes):
     serial = run_sweep(config(tmp_path / "serial"))
@@ -66,6 +67,16 @@ def test_every_local_executor_writes_the_serial_store(tmp_path, changes):
     assert stored(tmp_path / "serial") == stored(tmp_path / "other")
     meta = json.loads((tmp_path / "other" / "sweep.json").read_text())
     assert meta["execution"]["executor"] == changes["executor"]
+
+
+def test_the_thread_pool_is_called_threads_and_async_still_makes_it():
+    assert EXECUTORS == ("serial", "pool", "threads", "ray")
+    with pytest.warns(HotmessDeprecationWarning, match="now called 'threads'"):
+        executor = make_executor("async", concurrency=2)
+    with executor:
+        assert isinstance(executor, ThreadExecutor) and executor.name == "threads"
+    with pytest.raises(ConfigError, match=r"unknown executor 'fast'.*threads"):
+        make_executor("fast")
 
 
 @pytest.mark.slow
@@ -296,7 +307,7 @@ def test_ctrl_c_finishes_the_episode_in_flight_and_resume_completes(tmp_path):
 
 def test_scores_do_not_depend_on_the_executor(tmp_path):
     run_sweep(config(tmp_path / "a"))
-    run_sweep(config(tmp_path / "b", executor="async", concurrency=3))
+    run_sweep(config(tmp_path / "b", executor="threads", concurrency=3))
     assert [r.to_dict() for r in score_run(tmp_path / "a")] == [
         r.to_dict() for r in score_run(tmp_path / "b")
     ]

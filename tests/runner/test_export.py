@@ -16,10 +16,9 @@ import pytest
 
 from hotmess.errors import ConfigError, StoreError
 from hotmess.runner.config import SweepConfig
-from hotmess.runner.episode import StepRecord
 from hotmess.runner.export import episodes_frame, export_run, steps_frame
 from hotmess.runner.sweep import run_sweep
-from hotmess.scoring.table import TornLineWarning, load_episodes
+from hotmess.store import StepRecord, TornLineWarning, load_episodes
 
 
 @pytest.fixture(scope="module")

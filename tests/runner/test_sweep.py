@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hotmess.errors import ConfigError, StoreError, UnknownEnvError
-from hotmess.runner import RunStore, SweepConfig, expand, run_sweep
+from hotmess.runner import SweepConfig, expand, run_sweep
 
 ENVS = ["hotmess/KVSum-v0", "hotmess/PointerChase-v0"]
 
@@ -148,15 +148,6 @@ def test_yaml_config_with_overrides(tmp_path):
         SweepConfig.from_yaml(path)
     with pytest.raises(ConfigError, match="cannot read config file"):
         SweepConfig.from_yaml(tmp_path / "missing.yaml")
-
-
-def test_store_append_is_one_line_per_record_and_survives_reopen(tmp_path):
-    out = tmp_path / "run"
-    run_sweep(
-        config(out, envs=["hotmess/KVSum-v0"], horizons=[1], tasks=1, samples=1, agents=["oracle"])
-    )
-    store = RunStore(out)
-    assert len(store.iter_records()) == 1 and store.repair() == 0
 
 
 @pytest.mark.bwrap

@@ -14,7 +14,8 @@ import pytest
 from hotmess.errors import StoreError
 from hotmess.scoring import ScoreRow, load_episodes, mse_decomposition, score_episodes, score_run
 from hotmess.scoring.decompositions import kl_error_floor
-from hotmess.scoring.table import TornLineWarning
+from hotmess.scoring.samples import outcome_sample
+from hotmess.store import TornLineWarning
 
 DELTA = 1e-12
 
@@ -50,7 +51,9 @@ def episode(
     if tests is not None:
         outcome["tests"] = tests
     return {
-        "key": f"cell-{env}-{horizon}",
+        # A real key is unique per cell: a censored record is superseded only by its own
+        # cell's rerun (score_episodes drops it then).
+        "key": f"cell-{env}-{agent}-{horizon}-{seed}-{sample}",
         "env": env,
         "horizon": horizon,
         "task_seed": seed,
@@ -88,7 +91,18 @@ def scalar_episodes() -> list[dict[str, Any]]:
 
 def test_scalar_cell_with_ragged_questions_missing_and_censored() -> None:
     (row,) = score_episodes(scalar_episodes())
-    assert row.to_dict() == pytest.approx(
+    scores = row.to_dict()
+    # Seeds 0, 1 and 3 have two answers or more; seed 2 has none: counted, not scored.
+    assert {key: scores.pop(key) for key in NEW_KEYS} == {
+        "n_tasks_estimable": 3,
+        "n_tasks_few": 1,
+        "few_samples": False,
+        "incoherence_note": None,
+        # Non-censored (episodes, successes) per seed: (2, 0), (4, 1), (1, 0), (2, 2).
+        "pass_at_k": {"1": pytest.approx((0 + 1 / 4 + 0 + 1) / 4), "4": None},
+        "pass_hat_k": {"1": pytest.approx((0 + 1 / 4 + 0 + 1) / 4), "4": None},
+    }
+    assert scores == pytest.approx(
         {
             "env": "hotmess/KVSum-v0",
             "agent": "noisy:p=0.1",
@@ -104,8 +118,21 @@ def test_scalar_cell_with_ragged_questions_missing_and_censored() -> None:
             "missing": 2,
             "truncated": 1,
             "infra_errors": 1,
+            "forced_share": 0.0,
+            "agent_failures": 0,
         }
     )
+
+
+NEW_KEYS = (
+    "n_tasks_estimable",
+    "n_tasks_few",
+    "few_samples",
+    "incoherence_note",
+    "pass_at_k",
+    "pass_hat_k",
+)
+"""The keys issue 13 added to a row; every older key keeps its name and meaning."""
 
 
 def kl_terms(samples: list[list[float]], target: int, n_classes: int) -> tuple[float, float, float]:
@@ -147,7 +174,10 @@ def test_categorical_cell_scores_kl_brier_and_zero_one() -> None:
     assert kl.bias == pytest.approx((b0 + b1) / 2, rel=1e-9)
     assert kl.variance == pytest.approx((v0 + v1) / 2, rel=1e-9)
     assert kl.error == pytest.approx((e0 + e1) / 2, rel=1e-9)
-    assert kl.incoherence == pytest.approx((v0 + v1) / (e0 + e1), rel=1e-9)
+    # Seed 0 has one answer (the uniform stand-in is no answer): it is not estimable, so
+    # incoherence pools seed 1 alone, whose wrong answer repeats.
+    assert (kl.n_tasks_estimable, kl.n_tasks_few, kl.few_samples) == (1, 1, False)
+    assert kl.incoherence == pytest.approx(v1 / e1, abs=1e-12)
     assert v1 == pytest.approx(0, abs=1e-15)
 
     # seed 0: p̄ = (2/3, 1/6, 1/6) → bias 1/6, variance 1/6, error 1/3; seed 1: 2, 0, 2.
@@ -155,11 +185,13 @@ def test_categorical_cell_scores_kl_brier_and_zero_one() -> None:
     assert brier.bias == pytest.approx(13 / 12)
     assert brier.variance == pytest.approx(1 / 12)
     assert brier.error == pytest.approx(7 / 6)
-    assert brier.incoherence == pytest.approx(1 / 14)
+    assert brier.incoherence == pytest.approx(0 / 2)
 
-    # Uniform ties go to choice 0, which is gold for seed 0; seed 1 is always wrong.
+    # The missing answer is "no answer", never gold: seed 0's answers are (0, none), so
+    # m = 0 (a tie with "no answer" goes to the real choice), bias 0, variance 1/2,
+    # error 1/2; seed 1 is always wrong: 1, 0, 1.
     zero_one = only(rows, "zero_one")
-    assert (zero_one.bias, zero_one.variance, zero_one.error) == (0.5, 0.0, 0.5)
+    assert (zero_one.bias, zero_one.variance, zero_one.error) == (0.5, 0.25, 0.75)
     assert zero_one.incoherence is None
 
 
@@ -254,11 +286,12 @@ def test_rows_are_sorted_by_env_agent_horizon_then_metric() -> None:
 
 def test_ragged_cell_equals_per_question_decompositions() -> None:
     rng = np.random.default_rng(7)
-    eps, per_question = [], []
+    eps, per_question, samples = [], [], []
     for seed in range(40):
         n = int(rng.integers(1, 6))
         target = float(rng.normal())
         values = rng.normal(size=n)
+        samples.append(values)
         eps += [episode(seed, "scalar", float(v), target, sample=j) for j, v in enumerate(values)]
         per_question.append(mse_decomposition(values, target))
     (row,) = score_episodes(eps)
@@ -267,7 +300,10 @@ def test_ragged_cell_equals_per_question_decompositions() -> None:
     assert row.bias == pytest.approx(bias.mean(), rel=1e-12)
     assert row.variance == pytest.approx(variance.mean(), rel=1e-12)
     assert row.error == pytest.approx(error.mean(), rel=1e-12)
-    assert row.incoherence == pytest.approx(variance.sum() / error.sum(), rel=1e-12)
+    # Questions with one sample have no variance to estimate: incoherence pools the others.
+    two = np.array([len(p) >= 2 for p in samples])
+    assert row.n_tasks_estimable == two.sum() and row.n_tasks_few == (~two).sum()
+    assert row.incoherence == pytest.approx(variance[two].sum() / error[two].sum(), rel=1e-12)
 
 
 def write_store(path: Path, lines: list[str]) -> Path:
@@ -369,3 +405,18 @@ def test_non_finite_scalar_prediction_counts_as_missing() -> None:
         [episode(0, "scalar", float("nan"), 1.0), episode(0, "scalar", 3.0, 1.0, sample=1)]
     )
     assert (row.n_tasks, row.n_samples, row.missing, row.error) == (1, 1, 1, 4.0)
+
+
+def test_outcome_sample_applies_the_missing_answer_rules() -> None:
+    """The public sample rules the table, the statistics and adaptive sampling share."""
+    eps = [
+        episode(0, "scalar", 2.5, 1.0),
+        episode(0, "scalar", float("inf"), 1.0),
+        episode(0, "categorical", None, 1, choices=["a", "b", "c", "d"]),
+        episode(0, "tests", None, tests=["t1", "t2"]),
+        episode(0, "text", "hello"),
+    ]
+    samples = [outcome_sample(eps, i, eps[i]["outcome"]) for i in range(4)]
+    assert samples == [(0, 2.5, 1.0), None, (4, [0.25] * 4, 1), (2, [False, False], 0.0)]
+    with pytest.raises(StoreError, match=r"episode 4 \(env=.*outcome kind is 'text'"):
+        outcome_sample(eps, 4, eps[4]["outcome"])

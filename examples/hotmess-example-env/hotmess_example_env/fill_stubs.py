@@ -1,11 +1,12 @@
 """FillStubs: a Python file in the sandbox holds H stub functions whose docstrings say what
-each returns; implement them, one edit each. Hidden tests, one per stub, score the work."""
+each returns; implement them, one edit each. Hidden checks, one per stub, score the work."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hotmess.envs import Tool, params, tool_call
+from hotmess.envs.grading import Check
 from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.envs.taskgen import TaskRandom
 from hotmess.outcome import Outcome
@@ -14,11 +15,6 @@ STUB = '''def stage_{i}(x: int) -> int:
     """Return (x * {a} + {b}) % {m}."""
     raise NotImplementedError("stage_{i}")
 '''
-HIDDEN_TEST = """
-def test_stage_{i}():
-    for x, y in {cases}:
-        assert stages.stage_{i}(x) == y
-"""
 
 
 class FillStubsEnv(SandboxEnv):
@@ -53,11 +49,18 @@ class FillStubsEnv(SandboxEnv):
         return params({"answer": ("string", "A one-line summary; the hidden tests score.")})
 
     def _judge(self, answer: Any) -> Outcome:
-        tests = "import stages\n"
-        for i, (a, b, m) in enumerate(self.specs, 1):
-            cases = [(x, (x * a + b) % m) for x in (0, 1, 7, 12345)]
-            tests += HIDDEN_TEST.format(i=i, cases=cases)
-        passed = self.run_hidden_tests({"test_stages.py": tests}, self.test_names)
+        calls = ((0,), (1,), (7,), (12345,))
+        checks = [
+            Check(
+                f"test_stage_{i}",
+                "stages",
+                f"stage_{i}",
+                calls,
+                tuple((x * a + b) % m for (x,) in calls),
+            )
+            for i, (a, b, m) in enumerate(self.specs, 1)
+        ]
+        passed = self.grade(checks)
         return Outcome(
             kind="tests",
             prediction=passed,

@@ -11,7 +11,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -283,45 +283,53 @@ def success_figure(
         )
     grid = np.exp(np.linspace(math.log(low), math.log(high), 200))
     for fit in fits:
-        s = fit.style
-        if math.isfinite(fit.intercept) and math.isfinite(fit.slope):
-            curve = 1.0 / (1.0 + np.exp(-(fit.intercept + fit.slope * np.log(grid))))
-            ax.plot(grid, curve, color=s.color, linestyle=s.linestyle, linewidth=1.4)
-        if fit.h50 is None or not math.isfinite(fit.h50) or fit.h50 <= 0:
-            continue
-        if fit.h50_ci is not None:
-            lo_ci, hi_ci = fit.h50_ci
-            left, right = max(lo_ci, low), min(hi_ci, high)
-            if right > left:
-                ax.plot([left, right], [0.5, 0.5], color=s.color, linewidth=3, alpha=0.45)
-                if lo_ci < low:
-                    ax.plot([left], [0.5], marker="<", color=s.color, ms=6, alpha=0.7)
-                if hi_ci > high:
-                    ax.plot([right], [0.5], marker=">", color=s.color, ms=6, alpha=0.7)
-        interval = ""
-        if fit.h50_ci is not None:
-            interval = f" [{_g(fit.h50_ci[0])}, {_g(fit.h50_ci[1])}]"
-        note = ", extrapolated" if fit.extrapolated else ""
-        if low <= fit.h50 <= high:
-            ax.plot(
-                [fit.h50],
-                [0.5],
-                marker=s.marker,
-                ms=9,
-                color=s.color,
-                markerfacecolor="white" if fit.extrapolated else s.color,
-                markeredgecolor="black",
-                linestyle="none",
-                label=f"{s.label}: h50 ≈ {_g(fit.h50)}{interval}{note}",
-            )
-        else:
-            ax.plot([], [], " ", label=f"{s.label}: h50 ≈ {_g(fit.h50)}{interval} (off the plot)")
+        _draw_fit(ax, fit, grid, low, high)
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     _log2_axis(ax, horizons, HORIZON_LABEL)
     ax.set_xlim(low, high)
     ax.set_ylim(-0.03, 1.03)
     _finish(ax, title=title, ylabel="success rate (share of episodes exactly right)")
     return _png(canvas)
+
+
+def _draw_fit(ax: Axes, fit: Logistic, grid: Any, low: float, high: float) -> None:
+    """A logistic curve over `grid`, and its h50 on the 50% line with the interval as a bar
+    (an arrow where it runs past [low, high]); an h50 off the plot is named in the legend."""
+    import numpy as np
+
+    s = fit.style
+    if math.isfinite(fit.intercept) and math.isfinite(fit.slope):
+        curve = 1.0 / (1.0 + np.exp(-(fit.intercept + fit.slope * np.log(grid))))
+        ax.plot(grid, curve, color=s.color, linestyle=s.linestyle, linewidth=1.4)
+    if fit.h50 is None or not math.isfinite(fit.h50) or fit.h50 <= 0:
+        return
+    if fit.h50_ci is not None:
+        lo_ci, hi_ci = fit.h50_ci
+        left, right = max(lo_ci, low), min(hi_ci, high)
+        if right > left:
+            ax.plot([left, right], [0.5, 0.5], color=s.color, linewidth=3, alpha=0.45)
+            if lo_ci < low:
+                ax.plot([left], [0.5], marker="<", color=s.color, ms=6, alpha=0.7)
+            if hi_ci > high:
+                ax.plot([right], [0.5], marker=">", color=s.color, ms=6, alpha=0.7)
+    interval = ""
+    if fit.h50_ci is not None:
+        interval = f" [{_g(fit.h50_ci[0])}, {_g(fit.h50_ci[1])}]"
+    note = ", extrapolated" if fit.extrapolated else ""
+    if low <= fit.h50 <= high:
+        ax.plot(
+            [fit.h50],
+            [0.5],
+            marker=s.marker,
+            ms=9,
+            color=s.color,
+            markerfacecolor="white" if fit.extrapolated else s.color,
+            markeredgecolor="black",
+            linestyle="none",
+            label=f"{s.label}: h50 ≈ {_g(fit.h50)}{interval}{note}",
+        )
+    else:
+        ax.plot([], [], " ", label=f"{s.label}: h50 ≈ {_g(fit.h50)}{interval} (off the plot)")
 
 
 def actions_figure(

@@ -1,6 +1,6 @@
-"""The run store: one directory per sweep, `sweep.json` (the resolved config and versions)
-and `episodes.jsonl` (one line per finished episode, appended whole and flushed, so a
-crash at any moment loses at most the episode in flight and never corrupts the rest).
+"""The writer of a run store: `sweep.json` (the resolved config and versions) once, then
+`episodes.jsonl`, one line per finished episode, appended whole and flushed, so a crash at
+any moment loses at most the episode in flight and never corrupts the rest.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hotmess.errors import StoreError
-from hotmess.runner.episode import EpisodeRecord
+from hotmess.store.reader import EPISODES_FILE, load_episodes
+from hotmess.store.records import EpisodeRecord
 
 SWEEP_FILE = "sweep.json"
-EPISODES_FILE = "episodes.jsonl"
+"""The run store's resolved config, execution settings and versions."""
 
 
 def versions() -> dict[str, str]:
@@ -128,7 +129,7 @@ class RunStore:
             try:
                 if keep > start:
                     json.loads(f.read(keep - start))
-            except json.JSONDecodeError:
+            except ValueError:  # as the reader: invalid JSON, or UTF-8 cut mid-character
                 keep = start
             if keep < size:
                 warnings.warn(
@@ -138,25 +139,21 @@ class RunStore:
                 f.truncate(keep)
             return size - keep
 
-    def iter_records(self) -> list[dict[str, Any]]:
-        """Every complete episode line as a dict."""
+    def episodes(self) -> list[dict[str, Any]]:
+        """Every episode stored so far, as record dicts (through the one reader)."""
         if not self.episodes_path.exists():
             return []
-        records = []
-        with open(self.episodes_path, "rb") as f:
-            for number, line in enumerate(f, 1):
-                if not line.endswith(b"\n"):
-                    break  # torn tail: repaired on resume, ignored when reading
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise StoreError(
-                        f"{self.episodes_path}:{number} is not valid JSON; the store is corrupt"
-                    ) from None
-        return records
+        return load_episodes(self.episodes_path)
 
-    def done_keys(self) -> set[str]:
-        return {record["key"] for record in self.iter_records()}
+    def done_keys(self, *, censored: bool = True) -> set[str]:
+        """The keys of the cells already stored: what `--resume` skips (`censored=False`:
+        not those whose latest record is censored, so they run again)."""
+        latest = {record["key"]: record for record in self.episodes()}
+        return {
+            key
+            for key, record in latest.items()
+            if censored or (record.get("outcome") or {}).get("infra_error") is None
+        }
 
     def append(self, record: EpisodeRecord) -> None:
         """Append one episode as one line with one write (O_APPEND), flushed to the OS."""

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from hotmess.envs import env_ids
+from hotmess.report import ReportResult, agent_label, write_report
 from hotmess.runner import SweepConfig, run_sweep
-from hotmess.scoring.report import ReportResult, agent_label, compare_runs, write_report
+from hotmess.scoring.compare import compare_runs
 
 AGENTS = ["noisy:p=0.1", "noisy:p=0.3"]
 HORIZONS = [1, 2, 4]
@@ -233,6 +234,12 @@ def test_report_over_two_runs_labels_both(pair: tuple[Path, Path], tmp_path: Pat
     result = write_report(list(pair), tmp_path / "both", n_boot=50, transcripts_per_cell=1)
     page = result.html.read_text()
     assert "noisy:p=0.1 (p01)" in page and "noisy:p=0.3 (p03)" in page
+    assert "Point values: the <b>plugin</b> estimator" in page
+    assert "<h3>KL's sensitivity to δ</h3>" in page and "variance 1.00e-06" in page
+    corrected = write_report(
+        [pair[0]], tmp_path / "corrected", n_boot=50, transcripts_per_cell=0, estimator="corrected"
+    )
+    assert "Point values: the <b>corrected</b> estimator" in corrected.html.read_text()
     assert len(result.pngs) == FIGURES_PER_ENV * len(PURE_ENVS)
     assert result.n_episodes == 2 * len(PURE_ENVS) * len(HORIZONS) * 6 * 4
 

@@ -183,9 +183,8 @@ def _what_it_shows(stats: Sequence[Any], plan: DemoPlan) -> str:
     text = "; ".join(parts) + "."
     if plan.agents == LOCAL_AGENTS:
         text += (
-            " Longer tasks fail more often, and more of their error is variance. The two models "
-            "differ in size but also in training (an instruction-tuned model against a base "
-            "model), so the comparison does not isolate size."
+            " The two models differ in size but also in training (an instruction-tuned model "
+            "against a base model), so the comparison does not isolate size."
         )
     return text
 

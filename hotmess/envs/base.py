@@ -71,6 +71,31 @@ def params(
     }
 
 
+def choice_schema(choices: list[str], what: str) -> dict[str, Any]:
+    """The `submit` arguments of a categorical answer: one of `choices` by name, or an
+    object giving each of them a probability. The names are an enum, so an agent held to
+    the schema (a grammar, strict tool calling) cannot submit a name that is no choice."""
+    return {
+        "type": "object",
+        "properties": {
+            "answer": {
+                "description": f"One of {', '.join(choices)}; or an object mapping {what} "
+                "to probabilities.",
+                "anyOf": [
+                    {"type": "string", "enum": list(choices)},
+                    {
+                        "type": "object",
+                        "properties": {c: {"type": "number"} for c in choices},
+                        "additionalProperties": False,
+                    },
+                ],
+            }
+        },
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+
+
 def tool_call(tool: str, **arguments: Any) -> str:
     """The action string that calls `tool` with `arguments`: what oracles and tests send."""
     return json.dumps({"tool": tool, "arguments": arguments})

@@ -9,7 +9,7 @@ import posixpath
 import re
 from typing import Any
 
-from hotmess.envs.base import Tool, categorical_outcome, params, tool_call
+from hotmess.envs.base import Tool, categorical_outcome, choice_schema, tool_call
 from hotmess.envs.pointer_chase import COLOURS
 from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.envs.taskgen import TaskRandom
@@ -103,16 +103,7 @@ class FileChainEnv(SandboxEnv):
         return self.shell_tools()
 
     def _submit_schema(self) -> dict[str, Any]:
-        schema = params(
-            {
-                "answer": (
-                    "string",
-                    f"One of {', '.join(self.choices)}; or an object mapping labels to probabilities.",
-                )
-            }
-        )
-        schema["properties"]["answer"]["type"] = ["string", "object"]
-        return schema
+        return choice_schema(self.choices, "labels")
 
     def _min_actions(self) -> int:
         finds = sum(self.pointer_kind[p] == "name" for p in self.chain[:-1])

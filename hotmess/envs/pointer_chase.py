@@ -7,7 +7,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hotmess.envs.base import Tool, ToolEnv, ToolError, categorical_outcome, params, tool_call
+from hotmess.envs.base import (
+    Tool,
+    ToolEnv,
+    ToolError,
+    categorical_outcome,
+    choice_schema,
+    params,
+    tool_call,
+)
 from hotmess.envs.taskgen import TaskRandom
 from hotmess.outcome import Outcome
 
@@ -77,16 +85,7 @@ class PointerChaseEnv(ToolEnv):
         return f"{node} -> {nxt}. {nxt} is {self.colour[nxt]}."
 
     def _submit_schema(self) -> dict[str, Any]:
-        schema = params(
-            {
-                "answer": (
-                    "string",
-                    f"One of {', '.join(self.choices)}; or an object mapping colours to probabilities.",
-                )
-            }
-        )
-        schema["properties"]["answer"]["type"] = ["string", "object"]
-        return schema
+        return choice_schema(self.choices, "colours")
 
     def _min_actions(self) -> int:
         return self.horizon + 1

@@ -174,11 +174,18 @@ def test_the_grammar_bounds_every_argument(local_model: None) -> None:
     _, info = env.reset(seed=0)
     submit = next(t for t in info["tools"] if t["function"]["name"] == "submit")
     answer = bounded_schema(submit["function"]["parameters"], 32)["properties"]["answer"]
+    # A colour by name (only the four) or an object with a probability per colour.
+    by_name, by_probability = answer["anyOf"]
+    assert by_name == {"type": "string", "enum": ["red", "green", "blue", "yellow"]}
+    assert set(by_probability["properties"]) == set(by_name["enum"])
+    assert by_probability["additionalProperties"] is False
     # A free-form object has unbounded keys: it drops out of ["string", "object"].
-    assert answer == {**answer, "type": "string", "maxLength": 32}
+    free = {"type": "object", "properties": {"x": {"type": ["string", "object"]}}}
+    assert bounded_schema(free, 32)["properties"]["x"] == {"type": "string", "maxLength": 32}
     calls = call_grammar(info["tools"], 32)
     assert '"\\"follow\\""' in calls.text and '"\\"submit\\""' in calls.text
-    assert 30 < calls.max_tokens < 200
+    # The probability object (four numbers) is the longest reply it admits.
+    assert 30 < calls.max_tokens < 400
 
 
 # -- with the model ---------------------------------------------------------------------

@@ -61,7 +61,9 @@ class DockerSandbox(ShellSandbox):
             }
             self.started = time.monotonic()
             try:
-                self.container = client.containers.run(image, **_run_options(config, io, labels))
+                self.container = client.containers.run(
+                    image, **self._run_options(config, io, labels)
+                )
             except docker.errors.APIError as exc:
                 shutil.rmtree(self.tmp, ignore_errors=True)
                 raise SandboxError(
@@ -87,6 +89,12 @@ class DockerSandbox(ShellSandbox):
             self.close()
             raise
         self._oom_seen = self._oom_kills()
+
+    def _run_options(
+        self, config: SandboxConfig, io: Path, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """`containers.run`'s keyword arguments; a subclass adapts them to its images."""
+        return _run_options(config, io, labels)
 
     def _release(self) -> None:
         container = getattr(self, "container", None)

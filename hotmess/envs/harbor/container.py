@@ -1,0 +1,149 @@
+"""The Docker sandbox as a Harbor task needs it: the task's image with its own filesystem
+writable (tasks install and write where they like, as the image's user, root by default),
+under hotmess's limits (no network unless allowed, memory, CPUs, processes, capabilities),
+and the verifier's side: kill every process, upload tests, run test.sh, read bounded files."""
+
+from __future__ import annotations
+
+import io
+import shlex
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from hotmess.errors import InfrastructureError
+from hotmess.sandbox.base import SandboxConfig
+from hotmess.sandbox.docker import DockerSandbox
+from hotmess.sandbox.docker import _run_options as hotmess_run_options
+
+#: Docker's default capabilities minus those only networking, device nodes or chroot
+#: need: root in the task's container can install, chown and switch users, no more.
+CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETUID", "SETGID"]
+#: Seconds the host waits past a verifier's own time limit before it stops the container.
+HOST_GRACE_S = 30.0
+
+
+def tar_directory(source: Path) -> bytes:
+    """A tar archive of `source`'s contents (files and folders, modes kept, owned by root)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in sorted(source.rglob("*")):
+            info = archive.gettarinfo(str(path), arcname=path.relative_to(source).as_posix())
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if path.is_file() and not path.is_symlink():
+                with path.open("rb") as handle:
+                    archive.addfile(info, handle)
+            else:
+                archive.addfile(info)
+    return buffer.getvalue()
+
+
+class HarborSandbox(DockerSandbox):
+    """A container of a Harbor task's image; `config.uid` is the agent's user (0 allowed)."""
+
+    def __init__(self, config: SandboxConfig, *, environment: dict[str, str]) -> None:
+        self.task_environment = dict(environment)
+        super().__init__(config)
+
+    def _run_options(
+        self, config: SandboxConfig, io_dir: Path, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        options = hotmess_run_options(config, io_dir, labels)
+        options.update(
+            # The image's own filesystem, writable: Harbor tasks work in /app, /usr/local...
+            read_only=False,
+            tmpfs={},
+            working_dir=config.workdir,
+            environment={"TERM": "dumb", **self.task_environment},
+            # An image's ENTRYPOINT must not wrap the keep-alive.
+            entrypoint=["sleep"],
+            command=["infinity"],
+            cap_add=CAPABILITIES,
+        )
+        return options
+
+    # -- the verifier's side: nothing here runs through the agent's shell ------------------
+
+    def kill_everything(self) -> None:
+        """SIGKILL every process in the container by restarting it: the kernel ends the
+        whole PID namespace, detached daemons included; the filesystem stays as the agent
+        left it. The agent's shell is gone; a later `exec` starts a new one."""
+        try:
+            self.container.restart(timeout=0)
+        except Exception as exc:
+            raise InfrastructureError(
+                f"docker could not restart the task container: {exc}"
+            ) from exc
+
+    def run_as(
+        self,
+        command: str,
+        *,
+        user: str,
+        timeout: float,
+        workdir: str | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> int:
+        """Run `command` with bash as `user` in a process of its own (no shell of the
+        agent's), killed after `timeout` seconds (exit 124 or 137); its exit code. Its
+        output is not read: commands redirect what they want kept to a file."""
+        import threading
+
+        # Output goes nowhere: the host reads none of it, however much a command prints.
+        wrapped = f"exec timeout -s KILL {timeout:g} bash -c {shlex.quote(command)} >/dev/null 2>&1"
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["exit"] = self.container.exec_run(
+                    ["sh", "-c", wrapped],
+                    user=user,
+                    workdir=workdir or self.config.workdir,
+                    environment=environment or {},
+                ).exit_code
+            except Exception as exc:  # the engine failed: reported below
+                result["error"] = exc
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(timeout + HOST_GRACE_S)
+        if worker.is_alive():  # `timeout` itself was subverted or missing: stop it all
+            self.kill_everything()
+            worker.join(HOST_GRACE_S)
+            return 137
+        if "error" in result:
+            raise InfrastructureError(
+                f"docker exec failed in the task container: {result['error']}"
+            )
+        code = result.get("exit")
+        return 137 if code is None else int(code)
+
+    def root_exec(self, argv: list[str]) -> tuple[int, bytes, bytes]:
+        """Run `argv` as root (no shell); exit code, stdout and stderr."""
+        try:
+            done = self.container.exec_run(argv, user="0", workdir="/", demux=True)
+        except Exception as exc:
+            raise InfrastructureError(f"docker exec failed in the task container: {exc}") from exc
+        stdout, stderr = done.output if done.output else (None, None)
+        return int(done.exit_code), stdout or b"", stderr or b""
+
+    def upload_tree(self, source: Path, target: str) -> None:
+        """Copy the host folder `source` to `target` in the container, owned by root."""
+        code, _, err = self.root_exec(["mkdir", "-p", target])
+        if code != 0:
+            raise InfrastructureError(f"cannot create {target} in the task container: {err!r}")
+        try:
+            ok = self.container.put_archive(target, tar_directory(source))
+        except Exception as exc:
+            raise InfrastructureError(f"docker could not copy {source} to {target}: {exc}") from exc
+        if not ok:
+            raise InfrastructureError(f"docker could not copy {source} to {target}")
+
+    def read_bounded(self, path: str, limit: int) -> bytes | None:
+        """The file's bytes, None when it is missing or not a regular file; at most
+        `limit` bytes are copied out (`head -c`), so a huge file costs the host nothing."""
+        code, out, _ = self.root_exec(
+            ["sh", "-c", f'[ -f "$1" ] && [ ! -L "$1" ] && head -c {limit} -- "$1"', "sh", path]
+        )
+        return out if code == 0 else None

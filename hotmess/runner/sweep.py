@@ -60,9 +60,11 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
     for sample in range(config.samples):
         for env in config.envs:
             options = tuple(sorted(config.env_options.get(env, {}).items()))
+            # A dataset's tasks (Harbor-v0) are its folders in order: task i is seed i.
+            dataset = getattr(env_class(env), "external_tasks", False)
             for horizon in config.horizons:
                 for index in range(config.tasks):
-                    seed = task_seed(config.seed, index)
+                    seed = index if dataset else task_seed(config.seed, index)
                     for agent in config.agents:
                         cells.append(
                             Cell(

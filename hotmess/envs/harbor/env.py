@@ -6,7 +6,6 @@ is the action cap: these tasks are as long as they are."""
 from __future__ import annotations
 
 import shlex
-import time
 from typing import Any, ClassVar
 
 from hotmess.envs.base import Tool, ToolEnv, params, tool_call
@@ -108,7 +107,6 @@ class HarborEnv(SandboxEnv):
         self.sandbox = HarborSandbox(
             self._sandbox_config(image), environment=self.task.config.environment.env
         )
-        self._started = time.monotonic()
         info["harbor"] = {"task": self.task.name, "image": image, "network": self.network}
         return observation, info
 
@@ -212,7 +210,8 @@ class HarborEnv(SandboxEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """As `ToolEnv.step`; besides, the episode ends truncated (and is graded) once the
-        task's agent timeout (task.toml [agent] timeout_sec) has passed."""
+        task's agent timeout (task.toml [agent] timeout_sec) has passed, as Harbor grades
+        after its AgentTimeoutError."""
         observation, reward, terminated, truncated, info = super().step(action)
         if not (terminated or truncated) and self._timed_out():
             outcome = self._grade(None)
@@ -224,8 +223,9 @@ class HarborEnv(SandboxEnv):
         return observation, reward, terminated, truncated, info
 
     def _timed_out(self) -> bool:
-        limit = self.task.config.agent.timeout_sec if self.task else None
-        return limit is not None and time.monotonic() - self._started >= limit
+        """Whether the agent's time is up: the container's wall-clock limit, which is the
+        task's agent timeout (or the user's `episode_timeout_s`, when that is shorter)."""
+        return self.sandbox is not None and self._box().expired
 
     def _grade(self, note: Any) -> Outcome:
         assert self.task is not None

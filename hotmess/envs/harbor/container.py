@@ -42,9 +42,37 @@ def tar_directory(source: Path) -> bytes:
 class HarborSandbox(DockerSandbox):
     """A container of a Harbor task's image; `config.uid` is the agent's user (0 allowed)."""
 
-    def __init__(self, config: SandboxConfig, *, environment: dict[str, str]) -> None:
+    def __init__(
+        self, config: SandboxConfig, *, environment: dict[str, str], agent_network: bool
+    ) -> None:
+        """`config.network` on and `agent_network` off: the container starts on Docker's
+        bridge but is taken off it before the agent's first command; `connect` puts it back
+        for the verifier."""
         self.task_environment = dict(environment)
         super().__init__(config)
+        if config.network and not agent_network:
+            try:
+                self._bridge().disconnect(self.container, force=True)
+                self.container.reload()
+                networks = self.container.attrs["NetworkSettings"]["Networks"] or {}
+            except Exception as exc:
+                self.close()
+                raise InfrastructureError(
+                    f"docker could not disconnect the container: {exc}"
+                ) from exc
+            if networks:  # never hand the agent a network it was not given
+                self.close()
+                raise InfrastructureError(f"the task container is still on {sorted(networks)}")
+
+    def _bridge(self) -> Any:
+        return self.container.client.networks.get("bridge")
+
+    def connect(self) -> None:
+        """Put the container on Docker's bridge network (for the verifier only)."""
+        try:
+            self._bridge().connect(self.container)
+        except Exception as exc:
+            raise InfrastructureError(f"docker could not connect the container: {exc}") from exc
 
     def _run_options(
         self, config: SandboxConfig, io_dir: Path, labels: dict[str, str]

@@ -49,6 +49,7 @@ class HarborEnv(SandboxEnv):
         *,
         path: str | None = None,
         allow_internet: bool = False,
+        verifier_network: bool = False,
         outcome: str = "tests",
         **kwargs: Any,
     ) -> None:
@@ -59,14 +60,19 @@ class HarborEnv(SandboxEnv):
             )
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-        if not isinstance(allow_internet, bool):
-            raise ValueError(f"allow_internet must be true or false, got {allow_internet!r}")
+        for name, value in (
+            ("allow_internet", allow_internet),
+            ("verifier_network", verifier_network),
+        ):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false, got {value!r}")
         if kwargs.get("sandbox", "auto") not in ("auto", "docker"):
             raise ValueError(
                 "Harbor tasks run in their own Docker image: use --sandbox docker (or auto)"
             )
         super().__init__(horizon, **kwargs)
         self.path, self.allow_internet, self.outcome_mode = str(path), allow_internet, outcome
+        self.verifier_network = verifier_network
         self.task_paths = find_tasks(path)
         self.outcome_kind = "tests" if outcome == "tests" else "scalar"  # type: ignore[misc]
         self.task: HarborTask | None = None
@@ -105,9 +111,16 @@ class HarborEnv(SandboxEnv):
         assert self.task is not None
         image = task_image(self.task)
         self.sandbox = HarborSandbox(
-            self._sandbox_config(image), environment=self.task.config.environment.env
+            self._sandbox_config(image),
+            environment=self.task.config.environment.env,
+            agent_network=self.network,
         )
-        info["harbor"] = {"task": self.task.name, "image": image, "network": self.network}
+        info["harbor"] = {
+            "task": self.task.name,
+            "image": image,
+            "network": self.network,
+            "verifier_network": self.verifier_network or self.network,
+        }
         return observation, info
 
     def _sandbox_config(self, image: str) -> SandboxConfig:
@@ -123,7 +136,7 @@ class HarborEnv(SandboxEnv):
             "output_limit_bytes": self.max_observation_chars // 2 - 100,
             **asked,
             "image": image,
-            "network": self.network,
+            "network": self.network or self.verifier_network,
             "workdir": environment.workdir or image_workdir or "/",
             "memory_mb": _tighter(asked.get("memory_mb"), environment.memory_mb)
             or defaults.memory_mb,
@@ -231,7 +244,9 @@ class HarborEnv(SandboxEnv):
         assert self.task is not None
         verifier_user = self.task.config.verifier.user
         user = str(0 if verifier_user is None else verifier_user)
-        result = verify(self._box(), self.task, user=user)
+        result = verify(
+            self._box(), self.task, user=user, network=self.verifier_network and not self.network
+        )
         return self._outcome_of(result, note)
 
     def _outcome_of(self, result: VerifierResult, note: Any) -> Outcome:
@@ -248,6 +263,7 @@ class HarborEnv(SandboxEnv):
             "verifier_exit_code": result.exit_code,
             "tests_report": result.report,
             "network": self.network,
+            "verifier_network": self.verifier_network or self.network,
         }
         failure = None if reward is not None else f"no reward: {result.problem}"
         if self.outcome_mode == "reward":

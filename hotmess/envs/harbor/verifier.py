@@ -152,13 +152,18 @@ def _prepare(box: HarborSandbox) -> None:
         )
 
 
-def verify(box: HarborSandbox, task: HarborTask, *, user: str) -> VerifierResult:
+def verify(
+    box: HarborSandbox, task: HarborTask, *, user: str, network: bool = False
+) -> VerifierResult:
     """Kill every process of the agent's, upload tests/, run test.sh with the task's
-    verifier timeout, kill whatever it left running, then read what it wrote.
+    verifier timeout (on Docker's bridge network with `network`: the agent's processes are
+    dead by then), kill whatever it left running, then read what it wrote.
 
     Raises `InfrastructureError` when the container engine fails; every other way the
     verifier can fail (no reward, a bad one, a time-out) is in the result."""
     box.kill_everything()
+    if network:
+        box.connect()
     result = VerifierResult()
     try:
         _prepare(box)

@@ -155,3 +155,35 @@ def test_a_sweep_from_the_command_line_runs_each_task_of_the_dataset_once(docker
     assert sorted(r["task_seed"] for r in records) == [0, 1, 2]
     assert all(r["outcome"]["success"] for r in records)
     assert {len(r["outcome"]["tests"]) for r in records} == {1, 3, 4}
+
+
+@pytest.mark.parametrize(
+    ("asks", "options", "agent_net", "verifier_net"),
+    [
+        (False, {}, False, False),
+        (False, {"verifier_network": True}, False, True),
+        (True, {"allow_internet": True}, True, True),
+    ],
+)
+def test_the_network_reaches_only_the_phases_it_was_given_to(
+    docker_ready, tmp_path, asks, options, agent_net, verifier_net
+):
+    task = shutil.copytree(DATA / "count-lines", tmp_path / "count-lines")
+    if asks:
+        (task / "task.toml").write_text(
+            (task / "task.toml").read_text() + "allow_internet = true\n"
+        )
+    (task / "tests" / "test.sh").write_text(
+        "#!/bin/bash\nif ls /sys/class/net | grep -qv '^lo$'; then r=1; else r=0; fi\n"
+        "echo $r > /logs/verifier/reward.txt\n"
+    )
+    env = make_env("hotmess/Harbor-v0", horizon=4, path=str(task), sandbox="docker", **options)
+    agent = Scripted(bash("ls /sys/class/net"))
+    try:
+        outcome = run(env, agent, 0).outcome
+    finally:
+        env.close()
+    interfaces = agent.seen[1].split("[exit code")[0].split()
+    assert (interfaces != ["lo"]) is agent_net
+    assert outcome.answer["reward"] == float(verifier_net)
+    assert outcome.answer["network"] is agent_net

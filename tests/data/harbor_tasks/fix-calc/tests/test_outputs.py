@@ -3,7 +3,7 @@ import sys
 
 sys.path.insert(0, "/app")
 
-import calc  # noqa: E402
+import calc
 
 
 def test_add():

@@ -19,6 +19,17 @@ from hotmess.sandbox.docker import _run_options as hotmess_run_options
 #: Docker's default capabilities minus those only networking, device nodes or chroot
 #: need: root in the task's container can install, chown and switch users, no more.
 CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETUID", "SETGID"]
+#: Where a replaced file could change what test.sh runs: executables on PATH, libraries
+#: and interpreters' modules, the loader's preload list, shells' start-up files.
+SYSTEM_PATHS = (
+    "/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/",
+    "/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/",
+    "/etc/ld.so.preload", "/etc/profile", "/etc/bash.bashrc", "/etc/environment",
+)  # fmt: skip
+#: Docker's own: the init it mounts into every container started with `init`.
+DOCKER_PATHS = frozenset({"/usr/sbin/docker-init"})
+#: At most this many changed system paths are recorded.
+CHANGES_KEPT = 50
 #: Seconds the host waits past a verifier's own time limit before it stops the container.
 HOST_GRACE_S = 30.0
 
@@ -146,6 +157,22 @@ class HarborSandbox(DockerSandbox):
             )
         code = result.get("exit")
         return 137 if code is None else int(code)
+
+    def system_changes(self) -> tuple[int, list[str]]:
+        """Files under `SYSTEM_PATHS` the container added, changed or deleted relative to
+        its image (`docker diff`): how many, and the first `CHANGES_KEPT` of them."""
+        try:
+            changes = self.container.diff() or []
+        except Exception as exc:
+            raise InfrastructureError(f"docker diff failed on the task container: {exc}") from exc
+        paths = sorted(
+            str(change.get("Path", ""))
+            for change in changes
+            if str(change.get("Path", "")).startswith(SYSTEM_PATHS)
+            and "/__pycache__" not in str(change.get("Path", ""))
+            and str(change.get("Path", "")) not in DOCKER_PATHS
+        )
+        return len(paths), paths[:CHANGES_KEPT]
 
     def root_exec(self, argv: list[str]) -> tuple[int, bytes, bytes]:
         """Run `argv` as root (no shell); exit code, stdout and stderr."""

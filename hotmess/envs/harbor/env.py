@@ -91,7 +91,8 @@ class HarborEnv(SandboxEnv):
                 "allow_internet = true or network_mode public/allowlist); hotmess runs "
                 "tasks without it unless you pass -O allow_internet=true"
             )
-        self.network = wants and self.allow_internet
+        # Allowed, the network is Harbor's: on unless the task turns it off.
+        self.network = self.allow_internet and self.task.config.environment.harbor_network
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -264,6 +265,7 @@ class HarborEnv(SandboxEnv):
             "tests_report": result.report,
             "network": self.network,
             "verifier_network": self.verifier_network or self.network,
+            **result.details,
         }
         failure = None if reward is not None else f"no reward: {result.problem}"
         if self.outcome_mode == "reward":

@@ -101,6 +101,14 @@ class EnvironmentSection(_Section):
             return self.network_mode != "no-network"
         return bool(self.allow_internet)
 
+    @property
+    def harbor_network(self) -> bool:
+        """Whether Harbor gives the task the network: unless it says otherwise, it does
+        (Harbor's default network_mode is public)."""
+        if self.network_mode is not None:
+            return self.network_mode != "no-network"
+        return self.allow_internet is not False
+
 
 class SolutionSection(_Section):
     env: dict[str, str] = {}

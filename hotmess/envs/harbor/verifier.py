@@ -165,6 +165,9 @@ def verify(
     if network:
         box.connect()
     result = VerifierResult()
+    # What test.sh may run that the agent replaced: recorded, for the reader to judge.
+    count, paths = box.system_changes()
+    result.details["system_changes"] = {"count": count, "paths": paths}
     try:
         _prepare(box)
     except RewardError as exc:  # the agent made /logs unusable

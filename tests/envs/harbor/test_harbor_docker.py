@@ -62,6 +62,7 @@ def test_the_oracle_solves_every_task_and_the_reward_is_read_harbors_way(harbor)
     assert calc.prediction == [True] * 3 and calc.answer["tests_report"] == "junit.xml"
     assert partial.tests == [f"test_{c}" for c in "abcd"] and partial.prediction == [True] * 4
     assert partial.answer["tests_report"] == "ctrf.json" and partial.answer["network"] is False
+    assert all(o.answer["system_changes"] == {"count": 0, "paths": []} for o in outcomes)
 
 
 def test_a_partial_fix_passes_some_tests_and_fails_the_task(harbor):
@@ -109,19 +110,22 @@ def test_a_forged_reward_and_a_process_rewriting_it_do_not_count(harbor):
     forge = (
         "mkdir -p /logs/verifier && echo 1 > /logs/verifier/reward.txt && "
         "echo '{\"reward\": 1}' > /logs/verifier/reward.json && "
-        "printf '<testsuite><testcase name=\"x\"/></testsuite>' > /logs/verifier/junit.xml"
+        "printf '<testsuite><testcase name=\"x\"/></testsuite>' > /logs/verifier/junit.xml && "
+        "printf '#!/bin/sh\\nexit 0\\n' > /usr/local/bin/pytest && chmod +x /usr/local/bin/pytest"
     )
     daemon = (
         "nohup setsid bash -c 'while :; do mkdir -p /logs/verifier; "
         'echo 1 > /logs/verifier/reward.txt; echo "{\\"reward\\": 1}" > /logs/verifier/reward.json; '
-        "sleep 0.01; done' >/dev/null 2>&1 & sleep 0.5; cat /logs/verifier/reward.json; "
-        "pgrep -fc 'while :' "
+        "sleep 0.01; done' >/dev/null 2>&1 & sleep 0.5; "
+        "pgrep -f 'while :' >/dev/null && echo FORGER-RUNNING"
     )
     agent = Scripted(bash(forge), bash(daemon))
     outcome = run(harbor, agent, COUNT_LINES).outcome
-    assert '{"reward": 1}' in agent.seen[2]  # the forger ran, and was still running
+    assert "FORGER-RUNNING" in agent.seen[2]  # at submit, the forger was still running
     assert not outcome.success and outcome.prediction == [False]
     assert outcome.answer["reward"] == 0.0 and outcome.answer["rewards"] == {"reward": 0.0}
+    # A planted tool test.sh might run is no defence's business here, but it is on record.
+    assert outcome.answer["system_changes"] == {"count": 1, "paths": ["/usr/local/bin/pytest"]}
 
 
 def test_the_agent_timeout_ends_the_episode_truncated_and_its_work_is_graded(
@@ -162,6 +166,7 @@ def test_a_sweep_from_the_command_line_runs_each_task_of_the_dataset_once(docker
     [
         (False, {}, False, False),
         (False, {"verifier_network": True}, False, True),
+        (False, {"allow_internet": True}, True, True),
         (True, {"allow_internet": True}, True, True),
     ],
 )

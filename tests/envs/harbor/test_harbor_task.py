@@ -132,3 +132,23 @@ def test_a_task_asking_for_the_network_is_refused_unless_the_user_allows_it(tmp_
     )
     allowed._generate(0)  # the image is not built here: only the decision is checked
     assert allowed.network is True
+
+
+@pytest.mark.parametrize(
+    ("toml", "allowed", "network"),
+    [
+        ("", False, False),
+        ("", True, True),  # Harbor's default: the network, once the user allows it
+        ('[environment]\nnetwork_mode = "no-network"\n', True, False),
+        ("[environment]\nallow_internet = false\n", True, False),
+        ('[environment]\nnetwork_mode = "public"\n', True, True),
+    ],
+)
+def test_allowed_the_network_is_harbors_otherwise_there_is_none(tmp_path, toml, allowed, network):
+    make_task(tmp_path / "t", toml)
+    env = make_env(
+        "hotmess/Harbor-v0", horizon=4, path=str(tmp_path), sandbox="docker", allow_internet=allowed
+    )
+    env._generate(0)
+    assert env.network is network
+    env.close()

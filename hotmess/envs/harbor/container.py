@@ -54,12 +54,18 @@ class HarborSandbox(DockerSandbox):
     """A container of a Harbor task's image; `config.uid` is the agent's user (0 allowed)."""
 
     def __init__(
-        self, config: SandboxConfig, *, environment: dict[str, str], agent_network: bool
+        self,
+        config: SandboxConfig,
+        *,
+        environment: dict[str, str],
+        agent_network: bool,
+        keeper_python: tuple[str, ...] = ("python3",),
     ) -> None:
         """`config.network` on and `agent_network` off: the container starts on Docker's
         bridge but is taken off it before the agent's first command; `connect` puts it back
         for the verifier."""
         self.task_environment = dict(environment)
+        self.keeper_python = keeper_python
         super().__init__(config)
         if config.network and not agent_network:
             try:

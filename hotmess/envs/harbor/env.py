@@ -112,13 +112,14 @@ class HarborEnv(SandboxEnv):
         assert self.task is not None
         image = task_image(self.task)
         self.sandbox = HarborSandbox(
-            self._sandbox_config(image),
+            self._sandbox_config(image.name),
             environment=self.task.config.environment.env,
             agent_network=self.network,
+            keeper_python=image.keeper_python,
         )
         info["harbor"] = {
             "task": self.task.name,
-            "image": image,
+            "image": image.name,
             "network": self.network,
             "verifier_network": self.verifier_network or self.network,
         }

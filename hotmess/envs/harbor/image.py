@@ -5,9 +5,11 @@ into `hotmess-harbor-<task>:<hash of the build context>` and reused by every lat
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from hotmess.envs.harbor.task import HarborTask
@@ -21,7 +23,7 @@ SANDBOX_IMAGE_ARG = "HOTMESS_SANDBOX_IMAGE"
 IMAGE_PREFIX = "hotmess-harbor-"
 _TAG_SCHEME = b"hotmess-harbor-image/1\n"
 
-_ready: set[str] = set()
+_ready: dict[str, TaskImage] = {}
 _build_lock = threading.Lock()
 
 
@@ -39,17 +41,51 @@ def image_name(task: HarborTask, sandbox_image: str) -> str:
     return f"{IMAGE_PREFIX}{repo[:60]}:{digest.hexdigest()[:12]}"
 
 
-def task_image(task: HarborTask, *, log: Any = None) -> str:
-    """The image the task runs in, built or pulled if it is not here yet, and checked."""
+@dataclass(frozen=True)
+class TaskImage:
+    """The image an episode's container runs, and how its keeper's Python is started."""
+
+    name: str
+    keeper_python: tuple[str, ...] = ("python3",)
+
+
+#: Where the keeper layer puts the sandbox image's Python, its libraries and its loader.
+KEEPER_DIR = "/opt/hotmess"
+#: Started through the bundled loader, that Python runs on any image of the same
+#: architecture, whatever its C library (it finds its standard library next to itself).
+KEEPER_PYTHON = (
+    f"{KEEPER_DIR}/ld.so",
+    "--library-path",
+    f"{KEEPER_DIR}/lib",
+    f"{KEEPER_DIR}/bin/python3",
+)
+KEEPER_PREFIX = "hotmess-harbor-keeper"
+KEEPER_DOCKERFILE = f"""\
+ARG HOTMESS_SANDBOX_IMAGE
+ARG TASK_IMAGE
+FROM ${{HOTMESS_SANDBOX_IMAGE}} AS hotmess
+USER root
+RUN set -eu; d={KEEPER_DIR}; mkdir -p $d/bin $d/lib; cp -L "$(command -v python3)" $d/bin/python3; \\
+    for lib in $(ldd $d/bin/python3 | awk '$2 == "=>" {{print $3}}'); do cp -L "$lib" $d/lib/; done; \\
+    cp -L "$(ldd $d/bin/python3 | awk '/ld-linux/ {{print $1}}')" $d/ld.so; \\
+    for s in /usr/lib/python3.[0-9]*; do cp -r "$s" $d/lib/; done; \\
+    rm -rf $d/lib/python3.*/test $d/lib/python3.*/idlelib $d/lib/python3.*/tkinter
+FROM ${{TASK_IMAGE}}
+COPY --from=hotmess {KEEPER_DIR} {KEEPER_DIR}
+"""
+
+
+def task_image(task: HarborTask, *, log: Any = None) -> TaskImage:
+    """The image the task runs in, built or pulled if it is not here yet, and checked; an
+    image without python3 gets a layer with the sandbox image's (for the keeper)."""
     client = docker_client()
     try:
         image = _find_or_make(client, task, log)
         if image not in _ready:
-            _check_image(client, image)
-            _ready.add(image)
+            _ready[image] = _checked(client, image)
+        return _ready[image]
     finally:
         client.close()
-    return image
 
 
 def _find_or_make(client: Any, task: HarborTask, log: Any) -> str:
@@ -121,23 +157,59 @@ def _build(client: Any, task: HarborTask, tag: str, log: Any) -> None:
         raise SandboxError(f"Harbor task {task.name}: docker build produced no image {tag}")
 
 
-def _check_image(client: Any, image: str) -> None:
-    """hotmess's shell needs bash and python3 (its keeper) in the image; say so up front."""
+def _checked(client: Any, image: str) -> TaskImage:
+    """hotmess's shell needs bash and timeout in the image, and a Python for its keeper:
+    the image's python3, else one copied from the sandbox image in a layer on top."""
     output = client.containers.run(
         image,
         entrypoint=["sh", "-c"],
-        command=["for t in bash python3 tar timeout; do command -v $t >/dev/null || echo $t; done"],
+        command=["for t in bash timeout python3; do command -v $t >/dev/null || echo $t; done"],
         network_mode="none",
         remove=True,
         user="0",
     )
     missing = output.decode(errors="replace").split()
-    if missing:
+    fatal = [tool for tool in missing if tool != "python3"]
+    if fatal:
         raise SandboxError(
-            f"the Harbor task image {image} lacks {', '.join(missing)}, which hotmess's shell "
+            f"the Harbor task image {image} lacks {', '.join(fatal)}, which hotmess's shell "
             "needs in the container: add them to environment/Dockerfile (for example "
-            "`RUN apt-get update && apt-get install -y python3`)"
+            "`RUN apt-get update && apt-get install -y bash coreutils`)"
         )
+    if "python3" not in missing:
+        return TaskImage(image)
+    return TaskImage(_keeper_layer(client, image), KEEPER_PYTHON)
+
+
+def _keeper_layer(client: Any, image: str) -> str:
+    """`image` plus the sandbox image's Python under /opt/hotmess, built once."""
+    sandbox = image_tag()
+    source = client.images.get(image).id
+    digest = hashlib.sha256(
+        b"%s\n%s\n%s" % (KEEPER_DOCKERFILE.encode(), source.encode(), sandbox.encode())
+    )
+    tag = f"{KEEPER_PREFIX}:{digest.hexdigest()[:12]}"
+    with _build_lock:
+        if _exists(client, tag):
+            return tag
+        stream = client.api.build(
+            fileobj=io.BytesIO(KEEPER_DOCKERFILE.encode()),
+            tag=tag,
+            buildargs={SANDBOX_IMAGE_ARG: sandbox, "TASK_IMAGE": image},
+            labels={IMAGE_LABEL: "harbor-keeper"},
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise SandboxError(
+                    f"could not add a Python for hotmess's shell to {image} (it has no python3): "
+                    f"{chunk['error'].strip()}; add python3 to environment/Dockerfile instead"
+                )
+        if not _exists(client, tag):
+            raise SandboxError(f"the build of {tag} (python3 for {image}) produced no image")
+    return tag
 
 
 def _first_line(exc: Exception) -> str:

@@ -192,3 +192,23 @@ def test_the_network_reaches_only_the_phases_it_was_given_to(
     assert (interfaces != ["lo"]) is agent_net
     assert outcome.answer["reward"] == float(verifier_net)
     assert outcome.answer["network"] is agent_net
+
+
+def test_an_image_without_python_gets_one_for_the_shell_and_the_task_still_runs(
+    docker_ready, tmp_path
+):
+    task = shutil.copytree(DATA / "count-lines", tmp_path / "no-python")
+    dockerfile = task / "environment" / "Dockerfile"
+    # Like `FROM ubuntu:24.04`: no python3 anywhere on PATH.
+    dockerfile.write_text(
+        dockerfile.read_text().replace("USER root\n", "USER root\nRUN rm -f /usr/bin/python3*\n")
+    )
+    env = make_env("hotmess/Harbor-v0", horizon=4, path=str(task), sandbox="docker")
+    agent = Scripted(bash("command -v python3 || echo no-python3"))
+    try:
+        episode = run(env, agent, 0)
+        oracle = run(env, make_agent("oracle"), 0)
+    finally:
+        env.close()
+    assert "no-python3" in agent.seen[1]
+    assert not episode.outcome.success and oracle.outcome.success

@@ -212,3 +212,13 @@ def test_an_image_without_python_gets_one_for_the_shell_and_the_task_still_runs(
         env.close()
     assert "no-python3" in agent.seen[1]
     assert not episode.outcome.success and oracle.outcome.success
+
+
+def test_gymnasiums_env_checker_passes(docker_ready):
+    from gymnasium.utils.env_checker import check_env
+
+    env = make_env("hotmess/Harbor-v0", horizon=2, path=str(DATA / "count-lines"), sandbox="docker")
+    try:
+        check_env(env, skip_render_check=True)
+    finally:
+        env.close()

@@ -222,3 +222,14 @@ def test_gymnasiums_env_checker_passes(docker_ready):
         check_env(env, skip_render_check=True)
     finally:
         env.close()
+
+
+def test_an_agent_that_stops_its_own_container_is_still_graded(harbor):
+    # As root the agent can kill the container's keep-alive, which stops the container: its
+    # next command fails (the agent's doing), and the files it left are graded.
+    agent = Scripted(
+        bash("wc -l < data.txt > answer.txt && kill -KILL $(pgrep -x sleep)"), bash("echo next")
+    )
+    outcome = run(harbor, agent, COUNT_LINES).outcome
+    assert outcome.infra_error is None and outcome.agent_failure is not None
+    assert outcome.prediction == [True] and outcome.answer["reward"] == 1.0

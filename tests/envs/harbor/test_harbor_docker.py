@@ -233,3 +233,19 @@ def test_an_agent_that_stops_its_own_container_is_still_graded(harbor):
     outcome = run(harbor, agent, COUNT_LINES).outcome
     assert outcome.infra_error is None and outcome.agent_failure is not None
     assert outcome.prediction == [True] and outcome.answer["reward"] == 1.0
+
+
+def test_reads_out_of_the_container_are_bounded_regular_files(harbor):
+    harbor.reset(seed=COUNT_LINES)
+    box = harbor.sandbox
+    box.exec(
+        "mkdir -p /r/dir && printf 1 > /r/one && ln -s /r/one /r/link && mkfifo /r/fifo "
+        "&& head -c 100000 /dev/zero > /r/big"
+    )
+    try:
+        assert box.read_bounded("/r/one", 10) == b"1"
+        assert box.read_bounded("/app/data.txt", 4096).startswith(b"row 1\nrow 2\n")
+        for path in ("/r/missing", "/r/dir", "/r/link", "/r/fifo", "/r/big"):
+            assert box.read_bounded(path, 65536) is None, path
+    finally:
+        harbor.close()

@@ -23,9 +23,6 @@ SANDBOX_IMAGE_ARG = "HOTMESS_SANDBOX_IMAGE"
 IMAGE_PREFIX = "hotmess-harbor-"
 _TAG_SCHEME = b"hotmess-harbor-image/1\n"
 
-_ready: dict[str, TaskImage] = {}
-_build_lock = threading.Lock()
-
 
 def image_name(task: HarborTask, sandbox_image: str) -> str:
     """`hotmess-harbor-<task>:<12 hex>`, hashing every file of environment/ and the sandbox
@@ -48,6 +45,9 @@ class TaskImage:
     name: str
     keeper_python: tuple[str, ...] = ("python3",)
 
+
+_ready: dict[str, TaskImage] = {}
+_build_lock = threading.Lock()
 
 #: Where the keeper layer puts the sandbox image's Python, its libraries and its loader.
 KEEPER_DIR = "/opt/hotmess"

@@ -249,3 +249,41 @@ def test_reads_out_of_the_container_are_bounded_regular_files(harbor):
             assert box.read_bounded(path, 65536) is None, path
     finally:
         harbor.close()
+
+
+def test_a_prebuilt_docker_image_runs_as_its_own_user_and_workdir(docker_ready, tmp_path):
+    # The sandbox image stands in for task.toml's docker_image: USER agent, WORKDIR /work.
+    task = tmp_path / "prebuilt"
+    (task / "tests").mkdir(parents=True)
+    (task / "task.toml").write_text(f'[environment]\ndocker_image = "{docker_ready}"\n')
+    (task / "instruction.md").write_text("Create the file done in your working directory.\n")
+    (task / "tests" / "test.sh").write_text(
+        "#!/bin/bash\nif [ -f /work/done ]; then r=1; else r=0; fi\n"
+        "echo $r > /logs/verifier/reward.txt\n"
+    )
+    env = make_env("hotmess/Harbor-v0", horizon=2, path=str(task), sandbox="docker")
+    agent = Scripted(bash("whoami; pwd; touch done"))
+    try:
+        outcome = run(env, agent, 0).outcome
+    finally:
+        env.close()
+    assert agent.seen[1].startswith("agent\n/work\n")
+    assert outcome.success and outcome.answer["reward"] == 1.0
+
+
+def test_a_verifier_past_its_timeout_is_no_reward_and_the_agents_failure(docker_ready, tmp_path):
+    task = shutil.copytree(DATA / "count-lines", tmp_path / "count-lines")
+    (task / "task.toml").write_text(
+        (task / "task.toml").read_text().replace("timeout_sec = 60.0", "timeout_sec = 2.0")
+    )
+    (task / "tests" / "test.sh").write_text(
+        "#!/bin/bash\nsleep 30\necho 1 > /logs/verifier/reward.txt\n"
+    )
+    env = make_env("hotmess/Harbor-v0", horizon=2, path=str(task), sandbox="docker")
+    try:
+        outcome = run(env, Scripted(), 0).outcome
+    finally:
+        env.close()
+    assert outcome.prediction is None and not outcome.success and outcome.infra_error is None
+    assert "verifier timeout of 2 s" in outcome.agent_failure
+    assert outcome.answer["verifier_exit_code"] == 137

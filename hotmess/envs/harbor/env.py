@@ -74,7 +74,6 @@ class HarborEnv(SandboxEnv):
         self.path, self.allow_internet, self.outcome_mode = str(path), allow_internet, outcome
         self.verifier_network = verifier_network
         self.task_paths = find_tasks(path)
-        self.outcome_kind = "tests" if outcome == "tests" else "scalar"  # type: ignore[misc]
         self.task: HarborTask | None = None
         self.network = False
         self._grading = True

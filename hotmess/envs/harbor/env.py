@@ -6,6 +6,7 @@ is the action cap: these tasks are as long as they are."""
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any, ClassVar
 
 from hotmess.envs.base import Tool, ToolEnv, params, tool_call
@@ -78,11 +79,15 @@ class HarborEnv(SandboxEnv):
         self.network = False
         self._grading = True
         self._known_tests: dict[str, list[str]] = {}
+        self._loaded: dict[Path, HarborTask] = {}
 
     # -- the task and its container -----------------------------------------------------
 
     def _generate(self, seed: int) -> None:
-        self.task = load_task(pick(self.task_paths, seed))
+        root = pick(self.task_paths, seed)
+        if root not in self._loaded:  # read and hashed once per process: folders can be big
+            self._loaded[root] = load_task(root)
+        self.task = self._loaded[root]
         wants = self.task.config.environment.wants_network
         if wants and not self.allow_internet:
             raise ConfigError(

@@ -47,6 +47,7 @@ class TaskImage:
 
 
 _ready: dict[str, TaskImage] = {}
+_names: dict[tuple[str, str], str] = {}
 _build_lock = threading.Lock()
 
 #: Where the keeper layer puts the sandbox image's Python, its libraries and its loader.
@@ -105,7 +106,10 @@ def _find_or_make(client: Any, task: HarborTask, log: Any) -> str:
                     f"Harbor task {task.name}: the image {wanted} (task.toml docker_image) is "
                     f"not here and cannot be pulled ({_first_line(exc)}): pull or build it first"
                 ) from None
-    tag = image_name(task, image_tag())
+    key = (task.digest, image_tag())
+    if key not in _names:  # hashing environment/ once per process
+        _names[key] = image_name(task, key[1])
+    tag = _names[key]
     with _build_lock:  # episodes of one process share a build
         if not _exists(client, tag):
             _build(client, task, tag, log)

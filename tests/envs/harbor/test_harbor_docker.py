@@ -132,16 +132,18 @@ def test_the_agent_timeout_ends_the_episode_truncated_and_its_work_is_graded(
     docker_ready, tmp_path
 ):
     task = shutil.copytree(DATA / "count-lines", tmp_path / "count-lines")
-    toml = (task / "task.toml").read_text().replace("timeout_sec = 300.0", "timeout_sec = 1.0")
+    toml = (task / "task.toml").read_text().replace("timeout_sec = 300.0", "timeout_sec = 5.0")
     (task / "task.toml").write_text(toml)
     env = make_env("hotmess/Harbor-v0", horizon=8, path=str(task), sandbox="docker")
-    agent = Scripted(bash("wc -l < data.txt > answer.txt"), bash("sleep 5"), bash("echo never"))
+    agent = Scripted(bash("wc -l < data.txt > answer.txt"), bash("sleep 60"), bash("echo never"))
     try:
         episode = run(env, agent, 0)
     finally:
         env.close()
     outcome = episode.outcome
-    assert outcome.truncated and outcome.success and outcome.n_actions == 2
+    # The sleep is cut where the agent's time ends, and the episode with it (or, on a
+    # machine slow enough, right after the first action): never at the third.
+    assert outcome.truncated and outcome.success and outcome.n_actions <= 2
     assert "agent timeout has passed" in episode.steps[-1].observation
 
 

@@ -5,6 +5,7 @@ is the action cap: these tasks are as long as they are."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Any, ClassVar
@@ -182,16 +183,22 @@ class HarborEnv(SandboxEnv):
         )
 
     def _tools(self) -> list[Tool]:
+        """The shell tools, their texts saying the task's container, not hotmess's /work."""
         network = "network access" if self.network else "no network"
-        bash, read, write, edit = self.shell_tools()[:4]
-        bash = Tool(
-            "bash",
+        bash = (
             "Run a bash command in the task's container (state such as the current directory "
-            f"and variables persists between calls; {network}).",
-            bash.parameters,
-            bash.handler,
+            f"and variables persist between calls; {network})."
         )
-        return [bash, read, write, edit]
+        tools = []
+        for tool in self.shell_tools()[:4]:
+            schema = json.loads(
+                json.dumps(tool.parameters).replace(
+                    "relative to /work", "relative to the working directory"
+                )
+            )
+            text = bash if tool.name == "bash" else tool.description
+            tools.append(Tool(tool.name, text, schema, tool.handler))
+        return tools
 
     def _submit_schema(self) -> dict[str, Any]:
         return params({}, {"answer": ("string", "Optional note on what you did.")})

@@ -152,3 +152,19 @@ def test_allowed_the_network_is_harbors_otherwise_there_is_none(tmp_path, toml, 
     env._generate(0)
     assert env.network is network
     env.close()
+
+
+def test_the_tools_speak_of_the_tasks_container_not_hotmesss_workdir():
+    env = make_env("hotmess/Harbor-v0", horizon=4, path=str(DATA), sandbox="docker")
+    env._generate(1)
+    specs = [tool.spec() for tool in env._tools()]
+    env.close()
+    assert [s["function"]["name"] for s in specs] == [
+        "bash",
+        "read_file",
+        "write_file",
+        "edit_file",
+    ]
+    text = str(specs)
+    assert "/work" not in text and "relative to the working directory" in text
+    assert "no network" in specs[0]["function"]["description"]

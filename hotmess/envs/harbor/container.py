@@ -14,7 +14,6 @@ from typing import Any
 from hotmess.errors import InfrastructureError
 from hotmess.sandbox.base import SandboxConfig
 from hotmess.sandbox.docker import DockerSandbox
-from hotmess.sandbox.docker import _run_options as hotmess_run_options
 
 #: Docker's default capabilities minus those only networking, device nodes or chroot
 #: need: root in the task's container can install, chown and switch users, no more.
@@ -98,7 +97,7 @@ class HarborSandbox(DockerSandbox):
     def _run_options(
         self, config: SandboxConfig, io_dir: Path, labels: dict[str, str]
     ) -> dict[str, Any]:
-        options = hotmess_run_options(config, io_dir, labels)
+        options = super()._run_options(config, io_dir, labels)
         options.update(
             # The image's own filesystem, writable: Harbor tasks work in /app, /usr/local...
             read_only=False,

@@ -56,13 +56,15 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
     `sandbox` is the resolved backend (default: the config's, unresolved)."""
     sandbox = sandbox or config.sandbox
     sandbox_options = tuple(sorted(config.sandbox_options.items()))
+    # A dataset's tasks (Harbor-v0) are its folders in order: task i is seed i.
+    dataset = {env: getattr(env_class(env), "external_tasks", False) for env in config.envs}
     cells = []
     for sample in range(config.samples):
         for env in config.envs:
             options = tuple(sorted(config.env_options.get(env, {}).items()))
             for horizon in config.horizons:
                 for index in range(config.tasks):
-                    seed = task_seed(config.seed, index)
+                    seed = index if dataset[env] else task_seed(config.seed, index)
                     for agent in config.agents:
                         cells.append(
                             Cell(

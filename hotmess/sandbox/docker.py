@@ -37,6 +37,9 @@ class DockerSandbox(ShellSandbox):
 
     kind = "docker"
     oom_without_counter = True  # a remote engine hides its cgroups
+    #: How the keeper's Python is started in the container (an image without `python3` on
+    #: its PATH may carry one elsewhere).
+    keeper_python: tuple[str, ...] = ("python3",)
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         import docker.errors
@@ -61,7 +64,9 @@ class DockerSandbox(ShellSandbox):
             }
             self.started = time.monotonic()
             try:
-                self.container = client.containers.run(image, **_run_options(config, io, labels))
+                self.container = client.containers.run(
+                    image, **self._run_options(config, io, labels)
+                )
             except docker.errors.APIError as exc:
                 shutil.rmtree(self.tmp, ignore_errors=True)
                 raise SandboxError(
@@ -70,7 +75,13 @@ class DockerSandbox(ShellSandbox):
             lifecycle.track(self)
         # The keeper runs as root in isolated mode (-I): nothing the agent writes is imported.
         argv = ["docker", "exec", "-it", "-u", "0", "-w", "/", self.container.id]
-        argv += ["python3", "-I", "-c", Path(keeper.__file__).read_text(), str(config.uid)]
+        argv += [
+            *self.keeper_python,
+            "-I",
+            "-c",
+            Path(keeper.__file__).read_text(),
+            str(config.uid),
+        ]
         argv += ["bash", "--noprofile", "--norc", "--noediting", "-i"]
         try:
             self.shell = ShellSession(
@@ -87,6 +98,12 @@ class DockerSandbox(ShellSandbox):
             self.close()
             raise
         self._oom_seen = self._oom_kills()
+
+    def _run_options(
+        self, config: SandboxConfig, io: Path, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """`containers.run`'s keyword arguments; a subclass adapts them to its images."""
+        return _run_options(config, io, labels)
 
     def _release(self) -> None:
         container = getattr(self, "container", None)

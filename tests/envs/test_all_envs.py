@@ -11,11 +11,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from hotmess.agents import make_agent
-from hotmess.envs import env_class, env_ids, make_env
+from hotmess.envs import env_class, generated_env_ids, make_env
 from hotmess.runner import run_episode
 from hotmess.runner.cells import agent_seed
 
-ALL = env_ids()
+ALL = generated_env_ids()
 SANDBOXED = [env_id for env_id in ALL if env_class(env_id).needs_sandbox]
 PURE = [env_id for env_id in ALL if not env_class(env_id).needs_sandbox]
 HORIZONS = [1, 2, 4, 8, 16, 32, 64]

@@ -18,7 +18,7 @@ from hotmess.agents.registry import make_agent
 from hotmess.envs import env_class, make_env
 from hotmess.envs.base import ToolEnv
 from hotmess.errors import HotmessError
-from hotmess.outcome import Outcome
+from hotmess.outcome import Outcome, OutcomeKind
 from hotmess.runner.episode import Episode, Fork, derive_seed, run_episode
 from hotmess.store import EpisodeRecord
 
@@ -160,16 +160,20 @@ def episode_record(cell: Cell, episode: Episode) -> EpisodeRecord:
     )
 
 
+def _kind(cell: Cell) -> OutcomeKind:
+    return env_class(cell.env).outcome_kind_for(dict(cell.env_options))
+
+
 def infra_episode(cell: Cell, reason: str) -> Episode:
     """What happened to a cell whose episode could not run: censored, never scored."""
-    outcome = Outcome(kind=env_class(cell.env).outcome_kind, infra_error=reason)
+    outcome = Outcome(kind=_kind(cell), infra_error=reason)
     return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
 
 
 def failed_episode(cell: Cell, reason: str) -> Episode:
     """What happened to a cell whose agent broke the process running it (a worker that died
     twice): the agent's failure, scored as a missing answer."""
-    outcome = Outcome(kind=env_class(cell.env).outcome_kind, agent_failure=reason)
+    outcome = Outcome(kind=_kind(cell), agent_failure=reason)
     return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
 
 

@@ -50,6 +50,19 @@ ADAPTIVE_FILE = "adaptive.json"
 """Where adaptive sampling records its rule and each question's stopping decision."""
 
 
+def _dataset_size(config: SweepConfig, env: str) -> int | None:
+    """The number of tasks of a dataset env (None for generated tasks); refuses more
+    `tasks` than it has: a task run twice would count as two questions."""
+    size = env_class(env).dataset_size(config.env_options.get(env, {}))
+    if size is not None and config.tasks > size:
+        raise ConfigError(
+            f"{env} has {size} task(s) at the path given, but --tasks is {config.tasks}: "
+            f"use --tasks {size} or fewer (a task run twice would count as two questions; "
+            "use --samples for repeats)"
+        )
+    return size
+
+
 def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
     """Every cell of the sweep's first phase, ordered so partial results cover every horizon
     early: sample-major, so a sweep stopped halfway has half the samples of every cell.
@@ -57,7 +70,7 @@ def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
     sandbox = sandbox or config.sandbox
     sandbox_options = tuple(sorted(config.sandbox_options.items()))
     # A dataset's tasks (Harbor-v0) are its folders in order: task i is seed i.
-    dataset = {env: getattr(env_class(env), "external_tasks", False) for env in config.envs}
+    dataset = {env: _dataset_size(config, env) is not None for env in config.envs}
     cells = []
     for sample in range(config.samples):
         for env in config.envs:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from hotmess.envs.harbor.task import SOLUTION_DIR, HarborTask, find_tasks, load_
 from hotmess.envs.harbor.verifier import VerifierResult, verify
 from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.errors import ConfigError
-from hotmess.outcome import Outcome
+from hotmess.outcome import Outcome, OutcomeKind
 from hotmess.sandbox import SandboxConfig, resolve_kind
 
 OUTCOMES = ("tests", "reward")
@@ -44,6 +45,19 @@ class HarborEnv(SandboxEnv):
     #: Tasks come from folders the user names (`path`), not from a generator.
     external_tasks: ClassVar[bool] = True
     command_timeout_s = 600.0
+
+    @classmethod
+    def outcome_kind_for(cls, options: Mapping[str, Any]) -> OutcomeKind:
+        return "scalar" if options.get("outcome") == "reward" else "tests"
+
+    @classmethod
+    def dataset_size(cls, options: Mapping[str, Any]) -> int | None:
+        if options.get("path") is None:
+            raise ConfigError(
+                "hotmess/Harbor-v0 needs path=: a Harbor task folder or a folder of them "
+                "(-O path=DIR)"
+            )
+        return len(find_tasks(options["path"]))
 
     def __init__(
         self,

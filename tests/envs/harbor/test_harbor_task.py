@@ -168,3 +168,43 @@ def test_the_tools_speak_of_the_tasks_container_not_hotmesss_workdir():
     text = str(specs)
     assert "/work" not in text and "relative to the working directory" in text
     assert "no network" in specs[0]["function"]["description"]
+
+
+def test_a_sweep_asks_for_no_more_tasks_than_the_dataset_has() -> None:
+    from hotmess.runner.config import SweepConfig
+    from hotmess.runner.sweep import expand
+
+    def config(tasks: int, **options: str) -> SweepConfig:
+        return SweepConfig(
+            envs=["hotmess/Harbor-v0"],
+            agents=["oracle"],
+            horizons=[4],
+            tasks=tasks,
+            samples=2,
+            env_options={"hotmess/Harbor-v0": {"path": str(DATA), **options}},
+        )
+
+    cells = expand(config(3))
+    assert sorted({c.task_seed for c in cells}) == [0, 1, 2]  # each folder once, in order
+    with pytest.raises(ConfigError, match=r"has 3 task\(s\).*use --tasks 3 or fewer"):
+        expand(config(4))
+
+
+def test_an_episode_that_never_ran_has_the_kind_its_options_give() -> None:
+    from hotmess.runner.cells import failed_episode, infra_episode
+    from hotmess.runner.config import SweepConfig
+    from hotmess.runner.sweep import expand
+
+    for outcome, kind in (("tests", "tests"), ("reward", "scalar")):
+        options = {"path": str(DATA), "outcome": outcome}
+        config = SweepConfig(
+            envs=["hotmess/Harbor-v0"],
+            agents=["oracle"],
+            horizons=[4],
+            tasks=1,
+            samples=1,
+            env_options={"hotmess/Harbor-v0": options},
+        )
+        (cell,) = expand(config)
+        assert failed_episode(cell, "worker died").outcome.kind == kind
+        assert infra_episode(cell, "docker down").outcome.kind == kind

@@ -138,8 +138,8 @@ COLD = ColdSandboxes()
 
 __all__ = [
     "COLD",
-    "ColdSandboxes",
     "TIMEOUT_EXIT_CODE",
+    "ColdSandboxes",
     "ExecResult",
     "NoSandbox",
     "Sandbox",

@@ -18,8 +18,8 @@ import shlex
 import shutil
 import signal
 import socket
-import threading
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Nothing leaks: after a normal exit, an exception, SIGINT, SIGTERM, or SIGKILL followed by
-`hotmess janitor`, no container, sandbox process, cgroup or host directory is left."""
+`hotmess janitor`, no container, sandbox process, cgroup or host directory is left; the same
+for a sweep whose warm-sandbox pool holds sandboxes started ahead of their episodes."""
 
 from __future__ import annotations
 
@@ -28,6 +29,50 @@ OWNER = textwrap.dedent(
             raise RuntimeError("the agent crashed")
         if mode != "normal":
             time.sleep(600)
+    """
+)
+
+
+# A sweep (serial executor, 2 warm sandboxes) whose agent, at its first action, waits until
+# the pool's sandboxes exist (3 directories: the episode's and 2 warm), says READY, then
+# ends normally, crashes (the agent's exception is counted; the one from the sweep's
+# callback escapes it), or waits for a signal.
+POOLED_OWNER = textwrap.dedent(
+    """
+    import glob, os, sys, tempfile, time
+    from hotmess.runner import SweepConfig, run_sweep
+    kind, mode, out = sys.argv[1:4]
+    mine = f"{tempfile.gettempdir()}/hotmess-sbx-{os.getpid()}-*"
+
+    class Agent:
+        ready = False
+
+        def reset(self, task, seed):
+            self.oracle = task.oracle
+
+        def act(self, observation):
+            if not Agent.ready:
+                Agent.ready = True
+                deadline = time.monotonic() + 120
+                while len(glob.glob(mine)) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                print("READY", len(glob.glob(mine)), flush=True)
+                if mode == "exception":
+                    raise RuntimeError("the agent crashed")
+                while mode == "wait":
+                    time.sleep(0.1)
+            return self.oracle.act(observation)
+
+    def stored(done):
+        if mode == "exception":
+            raise RuntimeError("the sweep's caller crashed")
+
+    config = SweepConfig(
+        envs=["hotmess/FileChain-v0"], agents=["__main__:Agent"], horizons=[2], tasks=2,
+        samples=2, sandbox=kind, warm_sandboxes=2, out=out, executor="serial",
+    )
+    result = run_sweep(config, on_episode=stored)
+    assert result.ran == 4, result
     """
 )
 
@@ -68,9 +113,10 @@ def leftovers(pid: int, kind: str) -> list[str]:
     return found
 
 
-def start_owner(kind: str, mode: str) -> subprocess.Popen[str]:
+def start_owner(kind: str, mode: str, *extra: str) -> subprocess.Popen[str]:
+    script = POOLED_OWNER if extra else OWNER
     child = subprocess.Popen(
-        [sys.executable, "-c", OWNER, kind, mode],
+        [sys.executable, "-c", script, kind, mode, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -78,7 +124,9 @@ def start_owner(kind: str, mode: str) -> subprocess.Popen[str]:
     )
     assert child.stdout is not None
     line = child.stdout.readline()
-    assert line.strip() == "READY", child.stderr.read() if child.stderr else ""
+    assert line.split()[:1] == ["READY"], child.stderr.read() if child.stderr else ""
+    if extra:  # the episode's sandbox and the pool's two were all there
+        assert int(line.split()[1]) >= 3, line
     return child
 
 
@@ -136,4 +184,46 @@ def test_janitor_leaves_live_owners_alone(sandbox_kind):
         from hotmess.sandbox.janitor import janitor
 
         janitor()
+    assert wait_clean(child.pid, sandbox_kind) == []
+
+
+# The warm-sandbox pool: its sandboxes, started ahead of their episodes, go too.
+
+
+@pytest.mark.parametrize("mode", ["normal", "exception"])
+def test_pool_leaves_nothing_after_normal_end_or_exception(sandbox_kind, mode, tmp_path):
+    child = start_owner(sandbox_kind, mode, str(tmp_path / "run"))
+    _, stderr = child.communicate(timeout=180)
+    assert (child.returncode == 0) == (mode == "normal"), stderr
+    if mode == "exception":
+        assert "the sweep's caller crashed" in stderr
+    assert wait_clean(child.pid, sandbox_kind) == []
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGINT, signal.SIGINT], [signal.SIGTERM]])
+def test_pool_leaves_nothing_after_ctrl_c_or_sigterm(sandbox_kind, signals, tmp_path):
+    child = start_owner(sandbox_kind, "wait", str(tmp_path / "run"))
+    assert len(leftovers(child.pid, sandbox_kind)) >= 3  # the warm ones are really there
+    for signum in signals:  # Ctrl-C twice: stop after the episode, then abandon it
+        child.send_signal(signum)
+        time.sleep(0.5)
+    child.communicate(timeout=120)
+    assert child.returncode != 0
+    assert wait_clean(child.pid, sandbox_kind) == []
+
+
+def test_janitor_finds_every_pooled_sandbox_after_sigkill(sandbox_kind, tmp_path):
+    child = start_owner(sandbox_kind, "wait", str(tmp_path / "run"))
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate(timeout=30)
+    left = leftovers(child.pid, sandbox_kind)
+    assert len(left) >= 3  # the episode's sandbox and the warm ones outlived their owner
+    result = subprocess.run(
+        [sys.executable, "-m", "hotmess", "janitor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
     assert wait_clean(child.pid, sandbox_kind) == []

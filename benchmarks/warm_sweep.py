@@ -27,7 +27,10 @@ from hotmess.runner import SweepConfig, run_sweep
 from hotmess.store import iter_records
 
 TARGET = 2.0
-EXECUTORS = {"serial": {"executor": "serial", "workers": 1}, "pool2": {"executor": "pool", "workers": 2}}
+EXECUTORS = {
+    "serial": {"executor": "serial", "workers": 1},
+    "pool2": {"executor": "pool", "workers": 2},
+}
 
 
 def timed_sweep(sandbox: str, episodes: int, executor: str, warm: int) -> tuple[float, list]:
@@ -86,7 +89,9 @@ def main() -> None:
                 raise SystemExit(f"{setting}: outcomes changed between repeats")
             print(f"  repeat {repeat + 1} {'/'.join(map(str, setting))}: {wall:.2f} s", flush=True)
     print(f"\n{args.episodes} FileChain episodes, horizon 4, oracle; median of {args.repeats}")
-    print(f"{'sandbox':8} {'executor':9} {'warm':>4} {'wall s':>8} {'ms/episode':>11} {'cold/warm':>10}")
+    print(
+        f"{'sandbox':8} {'executor':9} {'warm':>4} {'wall s':>8} {'ms/episode':>11} {'cold/warm':>10}"
+    )
     for sandbox, executor, warm in settings:
         median = statistics.median(walls[(sandbox, executor, warm)])
         cold = statistics.median(walls[(sandbox, executor, 0)])

@@ -169,7 +169,7 @@ def _image(client: Any, config: SandboxConfig) -> str:
 
 def _run_options(config: SandboxConfig, io: Path, labels: dict[str, str]) -> dict[str, Any]:
     """`containers.run`'s keyword arguments: the container's limits, mounts and labels."""
-    from docker.types import Ulimit
+    from docker.types import LogConfig, Ulimit
 
     fsize = config.file_size_mb * 1024 * 1024
     return dict(
@@ -200,4 +200,7 @@ def _run_options(config: SandboxConfig, io: Path, labels: dict[str, str]) -> dic
         ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
         labels=labels,
         hostname="sandbox",
+        # The keep-alive prints nothing and commands' output never reaches the log; without
+        # a log driver the engine spent ~100 ms less CPU per container (of 300-450 ms).
+        log_config=LogConfig(type="none"),
     )

@@ -190,6 +190,16 @@ def test_a_sweep_has_the_same_outcomes_with_and_without_warm_sandboxes(
     assert (again.ran, again.skipped) == (0, 16)
 
 
+@pytest.mark.bwrap
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_every_executor_takes_warm_sandboxes(
+    bwrap_ready: None, tmp_path: Path, executor: str
+) -> None:
+    cold = _sweep(tmp_path / "cold", "bwrap", warm_sandboxes=0, executor=executor, concurrency=2)
+    warm = _sweep(tmp_path / "warm", "bwrap", warm_sandboxes=1, executor=executor, concurrency=2)
+    assert warm == cold
+
+
 def hotmess(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hotmess", *args],

@@ -11,7 +11,9 @@
   machines; results come back to the driver, which alone writes the store.
 
 Every executor checks `stop()` before it starts another episode and still hands back the
-episodes already running, so a budget or Ctrl-C loses nothing that finished.
+episodes already running, so a budget or Ctrl-C loses nothing that finished. Each episode
+slot (this process, a worker, a thread, an actor) keeps `warm` sandboxes starting ahead of
+its next episodes (`hotmess.runner.warm`).
 """
 
 from __future__ import annotations

@@ -17,9 +17,11 @@ from hotmess.agents.base import Agent
 from hotmess.agents.registry import make_agent
 from hotmess.envs import env_class, make_env
 from hotmess.envs.base import ToolEnv
+from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.errors import HotmessError
 from hotmess.outcome import Outcome, OutcomeKind
 from hotmess.runner.episode import Episode, Fork, derive_seed, run_episode
+from hotmess.runner.warm import WarmSandboxes
 from hotmess.store import EpisodeRecord
 
 
@@ -178,11 +180,15 @@ def failed_episode(cell: Cell, reason: str) -> Episode:
 
 
 class EpisodeRunner:
-    """Runs cells, reusing one env per (env, options, horizon) and one agent per spec."""
+    """Runs cells, reusing one env per (env, options, horizon) and one agent per spec.
+    With `warm` > 0, sandboxed envs take their sandboxes from a pool that keeps `warm` of
+    them starting or ready (`WarmSandboxes`), made when the first sandboxed env is."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: int = 0) -> None:
         self.envs: dict[tuple[Any, ...], ToolEnv] = {}
         self.agents: dict[str, Any] = {}
+        self.warm = warm
+        self.pool: WarmSandboxes | None = None
 
     def run(self, cell: Cell) -> EpisodeRecord:
         try:
@@ -219,6 +225,11 @@ class EpisodeRunner:
                 final_answer=cell.final_answer,
                 **dict(cell.env_options),
             )
+            env = self.envs[key]
+            if self.warm and isinstance(env, SandboxEnv):
+                if self.pool is None:
+                    self.pool = WarmSandboxes(self.warm)
+                env.sandbox_source = self.pool
         return self.envs[key]
 
     def _agent(self, cell: Cell) -> Agent:
@@ -227,9 +238,14 @@ class EpisodeRunner:
         return self.agents[cell.agent]
 
     def close(self) -> None:
-        for env in self.envs.values():
-            env.close()
-        self.envs.clear()
+        try:
+            for env in self.envs.values():
+                env.close()
+            self.envs.clear()
+        finally:
+            if self.pool is not None:  # after the envs: it closes what they gave back
+                self.pool.close()
+                self.pool = None
         for agent in self.agents.values():
             close = getattr(agent, "close", None)
             if callable(close):

@@ -11,7 +11,9 @@
   machines; results come back to the driver, which alone writes the store.
 
 Every executor checks `stop()` before it starts another episode and still hands back the
-episodes already running, so a budget or Ctrl-C loses nothing that finished.
+episodes already running, so a budget or Ctrl-C loses nothing that finished. Each episode
+slot (this process, a worker, a thread, an actor) keeps `warm` sandboxes starting ahead of
+its next episodes (`hotmess.runner.warm`).
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ class Executor:
 class SerialExecutor(Executor):
     name = "serial"
 
-    def __init__(self) -> None:
-        self.runner = EpisodeRunner()
+    def __init__(self, warm: int = 0) -> None:
+        self.runner = EpisodeRunner(warm)
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         for cell in cells:
@@ -96,6 +98,14 @@ def _batches(cells: Sequence[Cell], size: int) -> Iterator[list[Cell]]:
 
 
 _worker_runner: EpisodeRunner | None = None
+_worker_warm = 0
+
+
+def _start_worker(parent: dict[str, str], warm: int) -> None:
+    """Pool worker start-up: die with the sweep, and keep `warm` sandboxes ready."""
+    global _worker_warm
+    _worker_warm = warm
+    _die_with_parent(parent)
 
 
 def _die_with_parent(parent: dict[str, str] | None = None) -> None:
@@ -130,7 +140,7 @@ def _run_batch(cells: list[Cell]) -> list[Finished]:
     """Worker side: run a batch of cells."""
     global _worker_runner
     if _worker_runner is None:
-        _worker_runner = EpisodeRunner()
+        _worker_runner = EpisodeRunner(_worker_warm)
     return [Finished.of(_worker_runner.run(cell), keep=False) for cell in cells]
 
 
@@ -147,10 +157,11 @@ class PoolExecutor(Executor):
 
     name = "pool"
 
-    def __init__(self, workers: int, fine: bool = False) -> None:
+    def __init__(self, workers: int, fine: bool = False, warm: int = 0) -> None:
         self.workers = workers
         self.fine = fine
-        self.pool = _process_pool(workers)
+        self.warm = warm
+        self.pool = _process_pool(workers, warm)
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         size = batch_size(len(cells), self.workers, self.fine)
@@ -192,18 +203,18 @@ class PoolExecutor(Executor):
     def _restart(self, lost: Sequence[Cell]) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         _clean_after_death(lost)
-        self.pool = _process_pool(self.workers)
+        self.pool = _process_pool(self.workers, self.warm)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _process_pool(workers: int) -> ProcessPoolExecutor:
+def _process_pool(workers: int, warm: int = 0) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("forkserver"),
-        initializer=_die_with_parent,
-        initargs=(lifecycle.owner(),),
+        initializer=_start_worker,
+        initargs=(lifecycle.owner(), warm),
     )
 
 
@@ -233,8 +244,9 @@ class ThreadExecutor(Executor):
 
     name = "threads"
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, warm: int = 0) -> None:
         self.concurrency = concurrency
+        self.warm = warm
         self.threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="episode")
         self.local = threading.local()
         self.runners: list[EpisodeRunner] = []
@@ -243,7 +255,7 @@ class ThreadExecutor(Executor):
     def _run(self, cell: Cell) -> Finished:
         runner = getattr(self.local, "runner", None)
         if runner is None:
-            runner = self.local.runner = EpisodeRunner()
+            runner = self.local.runner = EpisodeRunner(self.warm)
             with self.lock:
                 self.runners.append(runner)
         return Finished.of(runner.run(cell))
@@ -275,9 +287,9 @@ class ThreadExecutor(Executor):
 class _EpisodeActor:
     """A Ray actor holding one EpisodeRunner (its envs, agents and sandboxes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: int = 0) -> None:
         _die_with_parent()
-        self.runner = EpisodeRunner()
+        self.runner = EpisodeRunner(warm)
 
     def run_batch(self, cells: list[Cell]) -> list[Finished]:
         return [Finished.of(self.runner.run(cell), keep=False) for cell in cells]
@@ -291,7 +303,9 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, address: str | None, workers: int | None, fine: bool = False) -> None:
+    def __init__(
+        self, address: str | None, workers: int | None, fine: bool = False, warm: int = 0
+    ) -> None:
         try:
             import ray
         except ImportError:
@@ -316,7 +330,7 @@ class RayExecutor(Executor):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, workers or cpus)
         actor: Any = ray.remote(num_cpus=1)(_EpisodeActor)
-        self.actors = [actor.remote() for _ in range(self.workers)]
+        self.actors = [actor.remote(warm) for _ in range(self.workers)]
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         ray = self.ray
@@ -388,15 +402,17 @@ def make_executor(
     concurrency: int = 16,
     ray_address: str | None = None,
     fine: bool = False,
+    warm: int = 0,
 ) -> Executor:
-    """The executor called `name` (one of EXECUTORS, or an old alias of one)."""
+    """The executor called `name` (one of EXECUTORS, or an old alias of one); `warm`
+    sandboxes kept ready per episode slot (`hotmess.runner.warm`)."""
     name = canonical_executor(name)
     if name == "serial":
-        return SerialExecutor()
+        return SerialExecutor(warm)
     if name == "pool":
-        return PoolExecutor(workers, fine)
+        return PoolExecutor(workers, fine, warm)
     if name == "threads":
-        return ThreadExecutor(concurrency)
+        return ThreadExecutor(concurrency, warm)
     if name == "ray":
-        return RayExecutor(ray_address, workers if workers > 1 else None, fine)
+        return RayExecutor(ray_address, workers if workers > 1 else None, fine, warm)
     raise ConfigError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")

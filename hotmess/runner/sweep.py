@@ -224,6 +224,7 @@ def run_sweep(
         "executor": config.executor_name,
         "workers": config.workers,
         "sandbox": sandbox,
+        "warm_sandboxes": config.warm_sandboxes,
     }
     budget = Budget(config)
     result = SweepResult(Path(config.out), 0, 0, 0, 0)
@@ -340,6 +341,7 @@ class _PhaseRunner:
                 workers=self.config.workers,
                 concurrency=self.config.concurrency,
                 ray_address=self.config.ray_address,
+                warm=self.config.warm_sandboxes,
                 fine=any(
                     v is not None
                     for v in (self.config.max_cost, self.config.max_tokens, self.config.max_wall)

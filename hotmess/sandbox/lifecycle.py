@@ -141,6 +141,15 @@ def close_all() -> None:
             pass
 
 
+_terminating = threading.Event()
+
+
+def terminating() -> bool:
+    """Whether this process got SIGTERM (its `SystemExit` is the signal's, not an agent's)."""
+    return _terminating.is_set()
+
+
 def _terminate(signum: int, frame: object) -> None:
     # Unwind like Ctrl-C does, so `with` blocks and `finally` clauses close sandboxes.
+    _terminating.set()
     raise SystemExit(128 + signum)

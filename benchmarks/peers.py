@@ -92,9 +92,9 @@ class Harness:
     def close(self) -> None:
         raise NotImplementedError
 
-    def containers(self, client: Any) -> list[Any]:
-        """This harness's containers that still exist (after `close`: what lingers)."""
-        return list(client.containers.list(all=True, filters=self.filters()))
+    def containers(self, client: Any) -> list[str]:
+        """Ids of this harness's containers that exist (after `close`: what lingers)."""
+        return [c["Id"] for c in client.api.containers(all=True, filters=self.filters())]
 
     def filters(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -133,7 +133,9 @@ class MiniSweAgent(Harness):
     def start(self) -> None:
         from minisweagent.environments.docker import DockerEnvironment
 
-        self.env = DockerEnvironment(image=self.image, cwd="/work")
+        quiet = logging.getLogger("hotmess-bench.mini-swe-agent")
+        quiet.setLevel(logging.WARNING)
+        self.env = DockerEnvironment(image=self.image, cwd="/work", logger=quiet)
         self.container_id = self.env.container_id
 
     def run(self, command: str) -> tuple[str, int]:
@@ -266,10 +268,10 @@ def watched(row: Row, client: Any) -> Iterator[None]:
             time.sleep(0.05)
             left = row.harness.containers(client)
         row.gone_after_s.append(time.perf_counter() - closed)
-        for container in left:  # still there after a minute: a leak; remove it ourselves
-            print(f"  {row.harness.name}: {container.name} still there after {SETTLE_S:g} s")
+        for cid in left:  # still there after a minute: a leak; remove it ourselves
+            print(f"  {row.harness.name}: container {cid[:12]} still there after {SETTLE_S:g} s")
             with contextlib.suppress(Exception):
-                container.remove(force=True)
+                client.api.remove_container(cid, force=True)
 
 
 def run_episode_timed(harness: Harness) -> float:
@@ -328,7 +330,11 @@ def measure(rows: list[Row], rounds: int, n: int, client: Any) -> None:
         for row in order:
             if row.error is None and not isinstance(row.harness, HotmessFileChain):
                 with watched(row, client):
-                    trues, cats = time_commands(row.harness, n)
+                    try:
+                        trues, cats = time_commands(row.harness, n)
+                    except Exception as exc:
+                        row.error = f"{type(exc).__name__}: {exc}"[:300]
+                        continue
                 row.true_ms += trues
                 row.cat_ms += cats
         print(f"round {round_ + 1}/{rounds} done", flush=True)
@@ -444,11 +450,13 @@ def swerex_image(base: str) -> str:
     """`base` with SWE-ReX's server (`swerex-remote`) in it, from PyPI through the host's pip:
     SWE-ReX otherwise installs it at start-up (pipx, network) or builds FROM Docker Hub."""
     version = importlib.metadata.version("swe-rex")
-    tag = f"hotmess-bench-swerex:{version}-{base.rpartition(':')[2]}"
+    tag = f"hotmess-bench-swerex:{version}-{base.rpartition(':')[2]}-pyc"
     if image_exists(tag):
         return tag
     with tempfile.TemporaryDirectory() as context:
-        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile"]
+        # Compiled here: its server runs as a user who cannot write __pycache__ there, and
+        # compiling every module at each start would make SWE-ReX look slower than it is.
+        pip = [sys.executable, "-m", "pip", "install", "--quiet"]
         subprocess.run([*pip, "--target", f"{context}/site", f"swe-rex=={version}"], check=True)
         Path(context, "swerex-remote").write_text(
             '#!/bin/sh\nPYTHONPATH=/opt/swerex exec python3 -m swerex.server "$@"\n'

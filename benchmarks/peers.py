@@ -595,20 +595,21 @@ def main() -> None:
 
     client = docker.from_env()
     scratch = Path(tempfile.mkdtemp(prefix="hotmess-bench-peers-"))
+    others: list[Harness] = []
     try:
         others, skipped = peers(image, scratch)
         print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
         rows = [Row(h) for h in [Hotmess(), HotmessFileChain(), *others]]
         measure(rows, args.rounds, args.commands, client)
         report(rows, skipped)
-        for harness in others:
-            if isinstance(harness, InspectDocker):
-                wait(harness.cls.task_cleanup(harness.task, harness.compose_file, True))
         if args.profile:
             print(f"\nhotmess docker start-up and teardown, median of {args.profile} (ms):")
             for label, ms in profile_hotmess(args.profile).items():
                 print(f"  {label:<40} {ms:8.1f}")
     finally:
+        for harness in others:  # Inspect's end-of-task clean-up, also after Ctrl-C
+            if isinstance(harness, InspectDocker):
+                wait(harness.cls.task_cleanup(harness.task, harness.compose_file, True))
         _loop.close()
         shutil.rmtree(scratch, ignore_errors=True)
 

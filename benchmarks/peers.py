@@ -77,7 +77,8 @@ def wait(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class Harness:
-    """One sandbox of one harness: `start`, `run` a command, `close`."""
+    """One sandbox of one harness: `start`, `run` a command, `close` (also after a `start`
+    that failed half-way: then it closes what was made)."""
 
     name = ""
     per_command = ""
@@ -94,7 +95,10 @@ class Harness:
 
     def containers(self, client: Any) -> list[str]:
         """Ids of this harness's containers that exist (after `close`: what lingers)."""
-        return [c["Id"] for c in client.api.containers(all=True, filters=self.filters())]
+        filters = self.filters()
+        if not all(filters.values()):  # never started: nothing of its own to look for
+            return []
+        return [c["Id"] for c in client.api.containers(all=True, filters=filters)]
 
     def filters(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -109,7 +113,10 @@ class Hotmess(Harness):
     name = "hotmess docker sandbox"
     per_command = "a line to a persistent shell (docker exec -it once per sandbox)"
 
+    box: Any = None
+
     def start(self) -> None:
+        self.box = None
         self.box = create("docker")
 
     def run(self, command: str) -> tuple[str, int]:
@@ -117,7 +124,8 @@ class Hotmess(Harness):
         return result.stdout + result.stderr, result.exit_code
 
     def close(self) -> None:
-        self.box.close()
+        if self.box is not None:
+            self.box.close()
 
     def filters(self) -> dict[str, Any]:
         return hotmess_filters()
@@ -127,12 +135,16 @@ class MiniSweAgent(Harness):
     name = "mini-swe-agent DockerEnvironment"
     per_command = "`docker exec -w /work <id> bash -lc CMD` (a subprocess)"
 
+    env: Any = None
+    container_id = ""
+
     def __init__(self, image: str) -> None:
         self.image = image
 
     def start(self) -> None:
         from minisweagent.environments.docker import DockerEnvironment
 
+        self.env, self.container_id = None, ""
         quiet = logging.getLogger("hotmess-bench.mini-swe-agent")
         quiet.setLevel(logging.WARNING)
         self.env = DockerEnvironment(image=self.image, cwd="/work", logger=quiet)
@@ -144,7 +156,8 @@ class MiniSweAgent(Harness):
 
     def close(self) -> None:
         # Its own teardown: a background `docker stop` (then `--rm`), so this returns at once.
-        self.env.cleanup()
+        if self.env is not None:
+            self.env.cleanup()
 
     def filters(self) -> dict[str, Any]:
         return {"id": self.container_id}
@@ -160,10 +173,12 @@ class InspectDocker(Harness):
 
         self.cls = registry_find_sandboxenv("docker")
         self.compose_file = compose_file
+        self.environments: dict[str, Any] | None = None
 
     def start(self) -> None:
         # The per-sample half of the SandboxEnvironment lifecycle; `task_init` (once per
         # task) refuses Docker Engines older than 24.0.6, see `inspect_task_init_problem`.
+        self.environments = None
         self.environments = wait(self.cls.sample_init(self.task, self.compose_file, {}))
         self.sandbox = self.environments["default"]
 
@@ -172,7 +187,9 @@ class InspectDocker(Harness):
         return result.stdout + result.stderr, result.returncode
 
     def close(self) -> None:
-        wait(self.cls.sample_cleanup(self.task, self.compose_file, self.environments, False))
+        # A `sample_init` that failed has cleaned up after itself (its `except BaseException`).
+        if self.environments is not None:
+            wait(self.cls.sample_cleanup(self.task, self.compose_file, self.environments, False))
 
     def filters(self) -> dict[str, Any]:
         return {"label": [f"com.docker.compose.project.config_files={self.compose_file}"]}
@@ -182,6 +199,9 @@ class SweRex(Harness):
     name = "SWE-ReX DockerDeployment"
     per_command = "an HTTP request to a server in the container, which drives a bash session"
 
+    deployment: Any = None
+    container_name = ""
+
     def __init__(self, image: str) -> None:
         self.image = image
 
@@ -190,13 +210,13 @@ class SweRex(Harness):
         from swerex.runtime.abstract import CreateBashSessionRequest
 
         # python_standalone_dir=None: the image has swerex-remote already (`swerex_image`).
+        self.deployment, self.container_name = None, ""
         quiet = logging.getLogger("hotmess-bench.swe-rex")
         quiet.setLevel(logging.WARNING)
         self.deployment = DockerDeployment(
             image=self.image, pull="never", python_standalone_dir=None, logger=quiet
         )
         wait(self.deployment.start())
-        self.container_name = self.deployment.container_name
         wait(self.deployment.runtime.create_session(CreateBashSessionRequest()))
 
     def run(self, command: str) -> tuple[str, int]:
@@ -207,7 +227,10 @@ class SweRex(Harness):
         return observation.output, observation.exit_code or 0
 
     def close(self) -> None:
-        wait(self.deployment.stop())
+        if self.deployment is not None:
+            # `stop` forgets the name, which `filters` needs to see the container go.
+            self.container_name = self.deployment.container_name or self.container_name
+            wait(self.deployment.stop())
 
     def filters(self) -> dict[str, Any]:
         return {"name": self.container_name}
@@ -259,19 +282,17 @@ def watched(row: Row, client: Any) -> Iterator[None]:
     """After the block, wait (untimed) until the harness's containers are gone, so one
     harness's slow teardown never runs during another's timing. Only containers known to
     be this run's are looked at: other processes on the machine may be using Docker too."""
-    try:
-        yield
-    finally:
-        closed = time.perf_counter()
+    yield  # an interruption propagates at once: no waiting for anything then
+    closed = time.perf_counter()
+    left = row.harness.containers(client)
+    while left and time.perf_counter() - closed < SETTLE_S:
+        time.sleep(0.05)
         left = row.harness.containers(client)
-        while left and time.perf_counter() - closed < SETTLE_S:
-            time.sleep(0.05)
-            left = row.harness.containers(client)
-        row.gone_after_s.append(time.perf_counter() - closed)
-        for cid in left:  # still there after a minute: a leak; remove it ourselves
-            print(f"  {row.harness.name}: container {cid[:12]} still there after {SETTLE_S:g} s")
-            with contextlib.suppress(Exception):
-                client.api.remove_container(cid, force=True)
+    row.gone_after_s.append(time.perf_counter() - closed)
+    for cid in left:  # still there after a minute: a leak; remove it ourselves
+        print(f"  {row.harness.name}: container {cid[:12]} still there after {SETTLE_S:g} s")
+        with contextlib.suppress(Exception):
+            client.api.remove_container(cid, force=True)
 
 
 def run_episode_timed(harness: Harness) -> float:
@@ -280,8 +301,8 @@ def run_episode_timed(harness: Harness) -> float:
         return harness.episode()
     outputs = []
     start = time.perf_counter()
-    harness.start()
     try:
+        harness.start()
         outputs = [harness.run(command) for command in EPISODE]
     finally:
         harness.close()
@@ -294,8 +315,8 @@ def run_episode_timed(harness: Harness) -> float:
 
 def time_commands(harness: Harness, n: int) -> tuple[list[float], list[float]]:
     """Milliseconds of `true` and of `cat` of a small file, alternating, after 3 warm-ups."""
-    harness.start()
     try:
+        harness.start()
         harness.run(f"printf '{SMALL_FILE}\\n' > f.txt")
         for _ in range(3):
             harness.run("true")

@@ -3,6 +3,7 @@
 """
 
 from hotmess.importers.episodes import ImportResult
+from hotmess.importers.harbor_jobs import HarborImport, import_harbor
 from hotmess.importers.inspect_logs import InspectImport, import_inspect
 
-__all__ = ["ImportResult", "InspectImport", "import_inspect"]
+__all__ = ["HarborImport", "ImportResult", "InspectImport", "import_harbor", "import_inspect"]

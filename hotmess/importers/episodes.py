@@ -121,20 +121,22 @@ def write_run(
     staging = out.parent / f".{out.name}{STAGING}{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    scratch = staging.with_name(staging.name + ".records")
     try:
-        result = _write_staged(staging, episodes, config)
+        result = _write_staged(staging, scratch, episodes, config)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        scratch.unlink(missing_ok=True)
     result.out = out
     return result
 
 
 def _write_staged(
-    staging: Path, episodes: Iterable[Imported], config: dict[str, Any]
+    staging: Path, scratch: Path, episodes: Iterable[Imported], config: dict[str, Any]
 ) -> ImportResult:
-    scratch = staging / "records.partial"
     seen: set[str] = set()
     samples: dict[tuple[str, str, int], int] = defaultdict(int)
     actions: dict[tuple[str, str, int], list[int]] = defaultdict(list)
@@ -175,7 +177,6 @@ def _write_staged(
             record = json.loads(line)
             record["horizon"] = horizons[(record["env"], record["agent"], record["task_seed"])]
             store.append_line(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-    scratch.unlink()
     per_horizon: dict[int, int] = defaultdict(int)
     for horizon in horizons.values():
         per_horizon[horizon] += 1

@@ -194,6 +194,7 @@ def _episodes(
         exclude_fields=_SAMPLE_FIELDS_SKIPPED,
     )
     count = 0
+    tasks: dict[int | str, int] = {}  # the task index: sample ids in the order first read
     for sample in samples:
         count += 1
         seed = stable_seed(sample.id)
@@ -204,7 +205,7 @@ def _episodes(
             "key": episode_key("inspect", spec.eval_id, sample.id, sample.epoch),
             "env": env,
             "task_seed": seed,
-            "task_index": count - 1,
+            "task_index": tasks.setdefault(sample.id, len(tasks)),
             "agent": agent,
             "agent_seed": 0,  # Inspect does not seed samples: the epoch tells them apart
             "outcome": sample_outcome(sample, scorer, options, len(steps)),

@@ -4,13 +4,9 @@ hotmess's scoring; the outcome kinds, transcripts, limits, errors and re-imports
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import subprocess
-import sys
 from collections import defaultdict
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +15,8 @@ import pytest
 
 pytest.importorskip("inspect_ai")
 
-from inspect_evals import (
+from imported_runs import cli, hotmess, per_question
+from inspect_tasks import (
     ARITHMETIC,
     CHOICE_QUESTIONS,
     EPOCHS,
@@ -29,31 +26,9 @@ from inspect_evals import (
     tool_log,
 )
 
-from hotmess.cli import main
-from hotmess.scoring import load_episodes, score_episodes
 from hotmess.store import iter_records
 
 AGENT = "mockllm/model,temperature=0.7"
-
-
-def hotmess(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`hotmess ARGS` as a user runs it: a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`hotmess ARGS` through the console script's `main`, in this process: the same exit
-    code and output, without a second import of Inspect (seconds on a loaded machine)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main([str(arg) for arg in args])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def imported(log: Path, out: Path, *args: str) -> Path:
@@ -79,19 +54,6 @@ def log_samples(log: Path) -> list[Any]:
     from inspect_ai.log import read_eval_log
 
     return list(read_eval_log(str(log)).samples or [])
-
-
-def per_question(run: Path) -> dict[str, dict[str, Any]]:
-    """Each question's score rows (metric -> row), keyed by its Inspect sample id: every
-    task scored as a cell of its own, through hotmess's scoring."""
-    task_ids = json.loads((run / "sweep.json").read_text())["config"]["task_ids"]
-    episodes = load_episodes(run, keep_steps=False)
-    rows: dict[str, dict[str, Any]] = {}
-    for seed in {e["task_seed"] for e in episodes}:
-        mine = [e for e in episodes if e["task_seed"] == seed]
-        sample_id = task_ids.get(str(seed), str(seed))
-        rows[sample_id] = {row.metric: row for row in score_episodes(mine)}
-    return rows
 
 
 # --------------------------------------------------------------------------- the numbers

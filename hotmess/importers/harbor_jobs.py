@@ -404,7 +404,9 @@ def transcript(trajectory: dict[str, Any], result: TrialResult) -> list[StepReco
             continue
         message = bounded(_text(step.get("message")))
         results = _observations(step.get("observation"))
-        metrics = step.get("metrics") if isinstance(step.get("metrics"), dict) else {}
+        metrics = step.get("metrics")
+        if not isinstance(metrics, dict):
+            metrics = {}
         tokens = {
             "tokens_in": _count(metrics.get("prompt_tokens")),
             "tokens_out": _count(metrics.get("completion_tokens")),

@@ -202,7 +202,9 @@ def _episodes(
             task_ids[str(seed)] = str(sample.id)
         steps = transcript(sample.messages, spec.model, sample.model_usage)
         record = {
-            "key": episode_key("inspect", spec.eval_id, sample.id, sample.epoch),
+            # A sample's uuid follows it into the log of a retry: the same run read twice
+            # is written once, two runs of one eval (epochs 1..5 each) are both kept.
+            "key": episode_key("inspect", sample.uuid or [spec.eval_id, sample.id, sample.epoch]),
             "env": env,
             "task_seed": seed,
             "task_index": tasks.setdefault(sample.id, len(tasks)),

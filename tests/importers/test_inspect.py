@@ -241,6 +241,18 @@ def test_reimporting_refuses_without_force_and_replaces_with_it(
     assert (other / "keep.txt").read_text() == "mine"
 
 
+def test_a_json_log_imports_as_its_eval_log_does(logs: dict[str, Path], tmp_path: Path):
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    json_log = tmp_path / "arithmetic.json"
+    write_eval_log(read_eval_log(str(logs["arithmetic"])), str(json_log))
+    from_eval = imported(logs["arithmetic"], tmp_path / "from-eval")
+    from_json = imported(json_log, tmp_path / "from-json")
+    fields = ("key", "task_seed", "sample", "horizon", "outcome", "steps", "prompt")
+    for a, b in zip(iter_records(from_eval), iter_records(from_json), strict=True):
+        assert a.model_dump(include=set(fields)) == b.model_dump(include=set(fields))
+
+
 def _empty_log(path: Path, logs: dict[str, Path]) -> Path:
     from inspect_ai.log import read_eval_log, write_eval_log
 

@@ -99,7 +99,12 @@ def make_log(path: Path, questions: int, epochs: int) -> None:
             )
             samples.append(
                 sample.model_copy(
-                    update={"id": question, "epoch": epoch, "scores": {"match": score}}
+                    update={
+                        "id": question,
+                        "epoch": epoch,
+                        "scores": {"match": score},
+                        "uuid": f"{question}-{epoch}",  # each sample run has its own
+                    }
                 )
             )
     template.samples = samples

@@ -317,7 +317,7 @@ def trial_outcome(result: TrialResult, options: HarborImport, n_actions: int) ->
     rewards = _rewards(result)
     if rewards is None:
         if failure is None:
-            reason = "no reward and no exception: the verifier did not run (disabled?)"
+            reason = "no reward and no exception: the trial did not finish, or no verifier ran"
             return Outcome(kind="scalar", target=target, infra_error=reason, n_actions=n_actions)
         # The verifier ran on what the agent left (or never got to): a failure, scored 0.
         return Outcome(

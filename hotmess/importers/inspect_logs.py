@@ -116,6 +116,11 @@ def import_inspect(
         for episode in _episodes(path, header, scorer, options, task_ids)
     )
     result = write_run(Path(out), episodes, config, force=force)
+    if result.n_censored == result.n_episodes:
+        notes.append(
+            f"every episode is censored (see outcome.infra_error): nothing is left to score; "
+            f"is {scorer!r} the scorer these samples were scored by?"
+        )
     result.notes[:0] = notes
     return result
 
@@ -195,7 +200,7 @@ def _episodes(
     )
     count = 0
     tasks: dict[int | str, int] = {}  # the task index: sample ids in the order first read
-    for sample in samples:
+    for sample in _readable(samples, path):
         count += 1
         seed = stable_seed(sample.id)
         if not isinstance(sample.id, int):
@@ -221,8 +226,25 @@ def _episodes(
         yield Imported(record, horizon=_horizon(sample, spec, options.horizon, path))
     if count == 0:
         raise ConfigError(
-            f"{path} holds no samples: the eval ran none, so there is nothing to import"
+            f"{path} holds no samples (an eval run with --no-log-samples keeps none): "
+            "import a log that has its samples"
         )
+
+
+def _readable(samples: Iterator[Any], path: Path) -> Iterator[Any]:
+    """`samples`, with a sample the log cannot give (a corrupt or cut-off file) as an error
+    naming the log rather than Inspect's traceback."""
+    while True:
+        try:
+            sample = next(samples)
+        except StopIteration:
+            return
+        except Exception as exc:  # zip, JSON and validation errors alike
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(
+                f"{path}: a sample cannot be read ({reason[:200]}); the log is damaged"
+            ) from None
+        yield sample
 
 
 def agent_name(model: str, config: Any) -> str:
@@ -232,9 +254,9 @@ def agent_name(model: str, config: Any) -> str:
     for key, value in sorted(values.items()):
         if key in NOT_THE_AGENT or isinstance(value, (dict, list)):
             continue
-        text = json.dumps(value) if isinstance(value, str) else str(value)
-        if len(text) <= 40:  # a long system message would swamp every table
-            settings.append(f"{key}={text.strip(chr(34))}")
+        text = str(value)
+        if len(text) <= 40 and "," not in text:  # a long system message would swamp tables
+            settings.append(f"{key}={text}")
     return ",".join([model, *settings])
 
 
@@ -260,7 +282,7 @@ def sample_outcome(sample: Any, scorer: str, options: InspectImport, n_actions: 
         reason = f"Inspect sample stopped by the {limit.type}"
         return Outcome(**kind, infra_error=reason, n_actions=n_actions)
     truncated = limit is not None
-    score = (sample.scores or {}).get(scorer)
+    score = _score(sample.scores or {}, scorer)
     if score is None:
         if not truncated:
             reason = f"no score from scorer {scorer!r} (it did not run on this sample)"
@@ -290,6 +312,15 @@ def sample_outcome(sample: Any, scorer: str, options: InspectImport, n_actions: 
         n_actions=n_actions,
         truncated=truncated,
     )
+
+
+def _score(scores: Mapping[str, Any], scorer: str) -> Any:
+    """The sample's score by `scorer`: by its name, or by its name without a package prefix
+    (`pkg/name`), as the log's header and its samples may each name it."""
+    if scorer in scores:
+        return scores[scorer]
+    bare = scorer.rpartition("/")[2]
+    return next((v for k, v in scores.items() if k.rpartition("/")[2] == bare), None)
 
 
 def _value(value: Any, scorer: str, key: str | None) -> float:

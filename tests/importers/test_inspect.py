@@ -253,13 +253,16 @@ def test_a_json_log_imports_as_its_eval_log_does(logs: dict[str, Path], tmp_path
         assert a.model_dump(include=set(fields)) == b.model_dump(include=set(fields))
 
 
-def _empty_log(path: Path, logs: dict[str, Path]) -> Path:
+def _without_samples(path: Path, logs: dict[str, Path], *, ran_none: bool) -> Path:
+    """The choice log without its samples: an eval that ran none, or one run with
+    --no-log-samples (its results still count them)."""
     from inspect_ai.log import read_eval_log, write_eval_log
 
     log = read_eval_log(str(logs["choice"]))
     log.samples = []
-    log.results.total_samples = 0
-    log.results.completed_samples = 0
+    if ran_none:
+        log.results.total_samples = 0
+        log.results.completed_samples = 0
     write_eval_log(log, str(path))
     return path
 
@@ -271,7 +274,8 @@ def test_bad_input_is_one_line_and_exit_2(logs: dict[str, Path], tmp_path: Path)
         ((tmp_path / "missing.eval",), "not found"),
         ((text,), "is not a readable Inspect eval log"),
         ((logs["choice"], "--scorer", "nope"), "has no scorer 'nope'; its scorers: choice"),
-        ((_empty_log(tmp_path / "empty.eval", logs),), "holds no samples"),
+        ((_without_samples(tmp_path / "none.eval", logs, ran_none=True),), "holds no samples"),
+        ((_without_samples(tmp_path / "unlogged.eval", logs, ran_none=False),), "--no-log-samples"),
     ]
     for number, (args, message) in enumerate(cases):
         run = hotmess if number == 0 else cli  # one as a user runs it, the rest in-process

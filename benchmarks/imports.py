@@ -108,7 +108,11 @@ def make_log(path: Path, questions: int, epochs: int) -> None:
                 )
             )
     template.samples = samples
+    # Inspect reads samples by the ids and epochs its header lists.
     template.eval.dataset.samples = questions
+    template.eval.dataset.sample_ids = list(range(questions))
+    template.eval.config.epochs = epochs
+    template.results.total_samples = template.results.completed_samples = len(samples)
     write_eval_log(template, str(path))
 
 

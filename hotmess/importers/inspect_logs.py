@@ -55,6 +55,8 @@ NOT_THE_AGENT = frozenset(
 agent's name."""
 _SAMPLE_FIELDS_SKIPPED = {"events", "store", "events_data", "timelines"}
 """Read from each sample: everything but these (the largest, and unused)."""
+SAMPLE_BATCH = 100
+"""Samples of an `.eval` log read at once: memory holds at most this many."""
 
 
 class InspectImport(BaseModel):
@@ -110,12 +112,17 @@ def import_inspect(
     for path, header in headers:
         if header.status != "success":
             notes.append(f"{path}: status {header.status!r}, its samples so far are imported")
+    invalidated: list[str] = []
     episodes = (
         episode
         for path, header in headers
-        for episode in _episodes(path, header, scorer, options, task_ids)
+        for episode in _episodes(path, header, scorer, options, task_ids, invalidated)
     )
     result = write_run(Path(out), episodes, config, force=force)
+    if invalidated:
+        notes.append(
+            f"{len(invalidated)} sample(s) invalidated in Inspect left out (e.g. {invalidated[0]})"
+        )
     if result.n_censored == result.n_episodes:
         notes.append(
             f"every episode is censored (see outcome.infra_error): nothing is left to score; "
@@ -185,23 +192,23 @@ def _choose_scorer(headers: Sequence[tuple[Path, Any]], wanted: str | None) -> s
 
 
 def _episodes(
-    path: Path, header: Any, scorer: str, options: InspectImport, task_ids: dict[str, str]
+    path: Path,
+    header: Any,
+    scorer: str,
+    options: InspectImport,
+    task_ids: dict[str, str],
+    invalidated: list[str],
 ) -> Iterator[Imported]:
-    from inspect_ai.log import read_eval_log_samples
-
     spec = header.eval
     env = options.env or spec.task
     agent = options.agent or agent_name(spec.model, spec.model_generate_config)
-    samples = read_eval_log_samples(
-        str(path),
-        all_samples_required=False,
-        resolve_attachments="core",
-        exclude_fields=_SAMPLE_FIELDS_SKIPPED,
-    )
     count = 0
     tasks: dict[int | str, int] = {}  # the task index: sample ids in the order first read
-    for sample in _readable(samples, path):
+    for sample in _readable(_samples(path, header), path):
         count += 1
+        if sample.invalidation is not None:
+            invalidated.append(f"{sample.id}/{sample.epoch}")
+            continue
         seed = stable_seed(sample.id)
         if not isinstance(sample.id, int):
             task_ids[str(seed)] = str(sample.id)
@@ -228,6 +235,38 @@ def _episodes(
         raise ConfigError(
             f"{path} holds no samples (an eval run with --no-log-samples keeps none): "
             "import a log that has its samples"
+        )
+
+
+def _samples(path: Path, header: Any) -> Iterator[Any]:
+    """The log's samples, sample id by sample id, each id's epochs in order. An `.eval` log
+    is read a batch at a time (its samples are separate members of the zip, read through
+    one shared reader), so memory does not grow with the log; a `.json` log is one JSON
+    document, which Inspect can only read whole."""
+    from inspect_ai.log import (
+        read_eval_log,
+        read_eval_log_sample_summaries,
+        read_eval_log_samples_by_id,
+    )
+
+    listed = header.eval.dataset.sample_ids or []
+    position = {sample_id: index for index, sample_id in enumerate(listed)}
+
+    def order(sample_id: int | str, epoch: int) -> tuple[Any, ...]:
+        return (position.get(sample_id, len(position)), str(sample_id), epoch)
+
+    if path.suffix != ".eval":
+        samples = read_eval_log(str(path), resolve_attachments="core").samples or []
+        yield from sorted(samples, key=lambda s: order(s.id, s.epoch))
+        return
+    summaries = read_eval_log_sample_summaries(str(path))
+    wanted = sorted(((s.id, s.epoch) for s in summaries), key=lambda pair: order(*pair))
+    for start in range(0, len(wanted), SAMPLE_BATCH):
+        yield from read_eval_log_samples_by_id(
+            str(path),
+            wanted[start : start + SAMPLE_BATCH],
+            resolve_attachments="core",
+            exclude_fields=_SAMPLE_FIELDS_SKIPPED,
         )
 
 

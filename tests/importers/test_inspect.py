@@ -253,6 +253,21 @@ def test_a_json_log_imports_as_its_eval_log_does(logs: dict[str, Path], tmp_path
         assert a.model_dump(include=set(fields)) == b.model_dump(include=set(fields))
 
 
+def test_samples_invalidated_in_inspect_are_left_out(logs: dict[str, Path], tmp_path: Path):
+    from inspect_ai.log import ProvenanceData, invalidate_samples, read_eval_log, write_eval_log
+
+    log = read_eval_log(str(logs["choice"]))
+    dropped = [s.uuid for s in log.samples if s.id == "m2" and s.epoch in (1, 2)]
+    edited = invalidate_samples(log, dropped, ProvenanceData(author="test", reason="bad"))
+    path = tmp_path / "invalidated.eval"
+    write_eval_log(edited, str(path))
+    result = cli("import", "inspect", path, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "2 sample(s) invalidated in Inspect left out" in result.stdout
+    rows = per_question(tmp_path / "run")
+    assert rows["m2"]["kl"].n_samples == EPOCHS - 2 and rows["m1"]["kl"].n_samples == EPOCHS
+
+
 def _without_samples(path: Path, logs: dict[str, Path], *, ran_none: bool) -> Path:
     """The choice log without its samples: an eval that ran none, or one run with
     --no-log-samples (its results still count them)."""

@@ -93,15 +93,15 @@ def prepare_out(out: Path, force: bool) -> None:
         raise ConfigError(f"--out {out} is a file: give a directory for the imported run")
     if not out.exists() or not any(out.iterdir()):
         return
+    if not (out / SWEEP_FILE).exists() and not (out / EPISODES_FILE).exists():
+        raise StoreError(
+            f"{out} is not empty and not a hotmess run directory, so an import will not "
+            "replace it; choose an empty or new --out"
+        )
     if not force:
         raise StoreError(
             f"{out} already holds a run: pass --force to replace it with this import "
             "(import every log together to combine them), or choose another --out"
-        )
-    if not (out / SWEEP_FILE).exists() and not (out / EPISODES_FILE).exists():
-        raise StoreError(
-            f"{out} is not a hotmess run directory, so --force will not replace it; "
-            "choose an empty or new --out"
         )
 
 

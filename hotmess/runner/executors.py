@@ -39,6 +39,7 @@ from typing import Any, get_args
 from hotmess.errors import ConfigError
 from hotmess.runner.cells import Cell, EpisodeRunner, Finished, episode_record, failed_episode
 from hotmess.runner.config import ExecutorName, canonical_executor
+from hotmess.runner.supervise import WORKER_DIED, Supervised, supervise_wanted
 from hotmess.sandbox import lifecycle
 from hotmess.sandbox.janitor import janitor
 
@@ -66,18 +67,25 @@ class Executor:
 
 
 class SerialExecutor(Executor):
+    """One episode at a time, in a supervised worker process (hotmess/runner/supervise.py)."""
+
     name = "serial"
 
     def __init__(self) -> None:
         self.runner = EpisodeRunner()
+        self.supervised = Supervised(1, _clean_after_death, self._in_process)
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        return self.supervised.run(cells, stop)
+
+    def _in_process(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         for cell in cells:
             if stop():
                 return
             yield Finished.of(self.runner.run(cell))
 
     def close(self) -> None:
+        self.supervised.close()
         self.runner.close()
 
 
@@ -132,12 +140,6 @@ def _run_batch(cells: list[Cell]) -> list[Finished]:
     if _worker_runner is None:
         _worker_runner = EpisodeRunner()
     return [Finished.of(_worker_runner.run(cell), keep=False) for cell in cells]
-
-
-WORKER_DIED = (
-    "the worker process running this episode died twice on its own (os._exit, a signal or "
-    "a crash caused by the agent's code)"
-)
 
 
 class PoolExecutor(Executor):
@@ -229,7 +231,8 @@ def _clean_after_death(cells: Sequence[Cell]) -> None:
 
 
 class ThreadExecutor(Executor):
-    """The `threads` executor: up to `concurrency` episodes in flight in this process."""
+    """The `threads` executor: up to `concurrency` episodes in flight, on threads of one
+    supervised worker process (hotmess/runner/supervise.py)."""
 
     name = "threads"
 
@@ -239,6 +242,7 @@ class ThreadExecutor(Executor):
         self.local = threading.local()
         self.runners: list[EpisodeRunner] = []
         self.lock = threading.Lock()
+        self.supervised = Supervised(concurrency, _clean_after_death, self._in_process)
 
     def _run(self, cell: Cell) -> Finished:
         runner = getattr(self.local, "runner", None)
@@ -249,6 +253,9 @@ class ThreadExecutor(Executor):
         return Finished.of(runner.run(cell))
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        return self.supervised.run(cells, stop)
+
+    def _in_process(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         todo = iter(cells)
         pending: set[Future[Finished]] = set()
 
@@ -266,6 +273,7 @@ class ThreadExecutor(Executor):
                 submit(1)
 
     def close(self) -> None:
+        self.supervised.close()
         self.threads.shutdown(wait=True, cancel_futures=True)
         for runner in self.runners:
             runner.close()
@@ -372,8 +380,9 @@ def _probe(address: str) -> None:
 def prestart(name: str) -> None:
     """Start what executor `name` needs in the background, to overlap with the sweep's own
     set-up: for `pool`, the fork server, importing hotmess once so workers fork ready (it
-    takes ~0.5 s; each worker would otherwise pay it on start)."""
-    if name == "pool":
+    takes ~0.5 s; each worker would otherwise pay it on start), and for the supervised
+    `serial` and `threads` workers alike."""
+    if name == "pool" or (name in ("serial", "threads") and supervise_wanted()):
         multiprocessing.set_forkserver_preload(["hotmess.runner.executors"])
         multiprocessing.get_context("forkserver")
         from multiprocessing import forkserver

@@ -98,8 +98,32 @@ def _records(
     holds: Callable[[bytes], bool] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any], T]]:
     """(where, record, extra) for each non-blank line of `path` that `holds` admits, where
-    `parse(line)` gives (record, extra): the torn-line policy, and the check that each
-    record is a JSON object."""
+    `parse(line)` gives (record, extra): the torn-line policy, the check that each record
+    is a JSON object, and the supersession rule.
+
+    Superseded records are left out: `--resume` runs a censored episode again and appends
+    its new record, the old line stays. A censored record (an `infra_error`) is held back
+    until the file ends and yielded then, after the others, unless a later record has its
+    key (only the last of several censored ones is kept)."""
+    censored: dict[Any, tuple[str, dict[str, Any], T]] = {}
+    for item in _lines(path, parse, holds):
+        record = item[1]
+        key = record.get("key")
+        outcome = record.get("outcome")
+        if key is not None and isinstance(outcome, dict) and outcome.get("infra_error") is not None:
+            censored.pop(key, None)  # a later censored record replaces an earlier one
+            censored[key] = item
+            continue
+        censored.pop(key, None)
+        yield item
+    yield from censored.values()
+
+
+def _lines(
+    path: Path,
+    parse: Callable[[bytes], tuple[Any, T]],
+    holds: Callable[[bytes], bool] | None = None,
+) -> Iterator[tuple[str, dict[str, Any], T]]:
     handle = _open(path)
     bad_line: tuple[int, str] | None = None
     with handle:
@@ -128,7 +152,7 @@ def _records(
             f"{path}, line {bad_line[0]}: skipping a torn last line ({bad_line[1]}); the "
             "sweep was probably stopped while writing it",
             TornLineWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import time
 
 from hotmess.agents import Task
 
@@ -37,4 +38,20 @@ class Killer:
                     file.write(f"{os.getpid()}\n")
             self.how()
         self.acted = True
+        return self.oracle.act(observation)
+
+
+class Slow:
+    """The oracle, `sleep` seconds per action: episodes stay in flight long enough to be
+    interrupted."""
+
+    def __init__(self, sleep: float) -> None:
+        self.sleep = sleep
+
+    def reset(self, task: Task, seed: int) -> None:
+        assert task.oracle is not None
+        self.oracle = task.oracle
+
+    def act(self, observation: str) -> str:
+        time.sleep(self.sleep)
         return self.oracle.act(observation)

@@ -8,16 +8,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
+from leaks import leftovers
 
 from hotmess.cli import main
 from hotmess.runner import SweepConfig, run_sweep
 from hotmess.runner.cells import task_seed
 from hotmess.runner.supervise import IN_PROCESS_ENV, WORKER_DIED
-from hotmess.sandbox.lifecycle import TMP_PREFIX
 from hotmess.scoring import load_episodes, score_run
 
 HERE = Path(__file__).parent
@@ -29,36 +28,6 @@ DOOMED = task_seed(0, 1)
 def plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-
-
-def leftovers(pids: list[int], kind: str) -> list[str]:
-    """What sandboxes made by processes `pids` left: host directories, processes, mounts,
-    cgroups and (docker) containers; an engine that cannot be asked fails the test."""
-    found: list[str] = []
-    for pid in pids:
-        marker = f"{TMP_PREFIX}{pid}-"
-        found += [str(p) for p in Path(tempfile.gettempdir()).glob(f"{marker}*")]
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                        found.append(f"process {proc.name}")
-                except OSError:
-                    pass
-        found += [
-            line for line in Path("/proc/self/mounts").read_text().splitlines() if marker in line
-        ]
-        found += [str(g) for g in Path("/sys/fs/cgroup").glob(f"**/hotmess/{marker}*")]
-        if kind == "docker":
-            import docker
-
-            found += [
-                c.name
-                for c in docker.from_env().containers.list(
-                    all=True, filters={"label": f"org.hotmess.sandbox.owner-pid={pid}"}
-                )
-            ]
-    return found
 
 
 @pytest.mark.parametrize("executor", ["serial", "threads"])

@@ -102,21 +102,51 @@ def _records(
     is a JSON object, and the supersession rule.
 
     Superseded records are left out: `--resume` runs a censored episode again and appends
-    its new record, the old line stays. A censored record (an `infra_error`) is held back
-    until the file ends and yielded then, after the others, unless a later record has its
-    key (only the last of several censored ones is kept)."""
-    censored: dict[Any, tuple[str, dict[str, Any], T]] = {}
+    its new record, the old line stays. A censored record (an `infra_error`) is skipped when
+    a later line holds the same key; a first, cheap pass finds the keys on several lines."""
+    repeated = _repeated_keys(path, holds)
     for item in _lines(path, parse, holds):
-        record = item[1]
-        key = record.get("key")
-        outcome = record.get("outcome")
-        if key is not None and isinstance(outcome, dict) and outcome.get("infra_error") is not None:
-            censored.pop(key, None)  # a later censored record replaces an earlier one
-            censored[key] = item
-            continue
-        censored.pop(key, None)
+        later = repeated.get(item[1].get("key")) if repeated else None
+        if later is not None:
+            repeated[item[1]["key"]] = later - 1
+            if later > 1 and _censored(item[1]):
+                continue
         yield item
-    yield from censored.values()
+
+
+def _censored(record: dict[str, Any]) -> bool:
+    outcome = record.get("outcome")
+    return isinstance(outcome, dict) and outcome.get("infra_error") is not None
+
+
+_KEY_FIRST = b'{"key":"'
+"""How every line the store writes starts (`key` is the record's first field)."""
+
+
+def _repeated_keys(path: Path, holds: Callable[[bytes], bool] | None) -> dict[Any, int]:
+    """How many whole lines hold each key that is on more than one (a resumed sweep's
+    reruns), reading the record's own key without parsing the line where it can. A torn
+    last line (no newline: each line is one write) supersedes nothing."""
+    counts: dict[Any, int] = {}
+    with _open(path) as handle:
+        for line in handle:
+            if not line.endswith(b"\n") or (holds is not None and not holds(line)):
+                continue
+            key: Any = None
+            if line.startswith(_KEY_FIRST):
+                end = line.find(b'"', len(_KEY_FIRST))
+                value = line[len(_KEY_FIRST) : end]
+                if end > 0 and b"\\" not in value:
+                    key = value.decode(errors="replace")
+            if key is None and line.strip():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # the main pass says what is wrong with it
+                key = record.get("key") if isinstance(record, dict) else None
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+    return {key: n for key, n in counts.items() if n > 1}
 
 
 def _lines(

@@ -325,18 +325,22 @@ class RayExecutor(Executor):
         self.workers = max(1, workers or cpus)
         actor: Any = ray.remote(num_cpus=1)(_EpisodeActor)
         self.actors = [actor.remote() for _ in range(self.workers)]
+        self.replaced: dict[Any, Any] = {}
+        """Dead actor -> the one made in its place."""
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         ray = self.ray
         size = batch_size(len(cells), self.workers, self.fine)
         batches = _batches(cells, size)
         owner: dict[Any, Any] = {}
+        held: dict[Any, list[Cell]] = {}
 
         def submit(actor: Any) -> None:
             if stop():
                 return
             for batch in itertools.islice(batches, 1):
-                owner[actor.run_batch.remote(batch)] = actor
+                ref = actor.run_batch.remote(batch)
+                owner[ref], held[ref] = actor, batch
 
         for actor in self.actors:  # two batches per actor keep it busy between round trips
             submit(actor)
@@ -345,9 +349,46 @@ class RayExecutor(Executor):
         while owner:
             ready, _ = ray.wait(list(owner), num_returns=1)
             for ref in ready:
-                actor = owner.pop(ref)
-                yield from ray.get(ref)
+                actor, batch = owner.pop(ref), held.pop(ref)
+                try:
+                    results = ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    # The agent killed its actor (os._exit): as the pool does, a new actor,
+                    # which runs the batch's cells one at a time.
+                    actor = self._replace(actor, batch)
+                    for cell in batch:
+                        if stop():
+                            break
+                        done, actor = self._alone(cell, actor)
+                        yield done
+                    submit(actor)
+                    continue
+                yield from results
                 submit(actor)
+
+    def _replace(self, dead: Any, cells: Sequence[Cell]) -> Any:
+        """The live actor in `dead`'s place (a new one, unless made already: the dead
+        actor's other batch fails too). Its sandboxes on this machine go to the janitor;
+        on other nodes, to the next sweep's janitor there."""
+        if dead not in self.replaced:
+            _clean_after_death(cells)
+            actor = self.ray.remote(num_cpus=1)(_EpisodeActor).remote()
+            self.actors = [actor if a is dead else a for a in self.actors]
+            self.replaced[dead] = actor
+        actor = self.replaced[dead]
+        while actor in self.replaced:
+            actor = self.replaced[actor]
+        return actor
+
+    def _alone(self, cell: Cell, actor: Any) -> tuple[Finished, Any]:
+        """`cell` alone on `actor`: its episode, or the agent's failure if it kills the
+        actor twice; and the live actor after it."""
+        for _ in range(2):
+            try:
+                return self.ray.get(actor.run_batch.remote([cell]))[0], actor
+            except self.ray.exceptions.RayActorError:
+                actor = self._replace(actor, [cell])
+        return Finished.of(episode_record(cell, failed_episode(cell, WORKER_DIED))), actor
 
     def close(self) -> None:
         ray = self.ray

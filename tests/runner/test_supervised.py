@@ -30,7 +30,9 @@ def plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
 
 
-@pytest.mark.parametrize("executor", ["serial", "threads"])
+@pytest.mark.parametrize(
+    "executor", ["serial", "threads", pytest.param("ray", marks=pytest.mark.slow)]
+)
 def test_an_agent_that_kills_its_worker_fails_its_own_episode_only(
     executor: str, plugins: None, tmp_path: Path
 ) -> None:
@@ -45,6 +47,7 @@ def test_an_agent_that_kills_its_worker_fails_its_own_episode_only(
         samples=1,
         executor=executor,
         concurrency=4,
+        workers=2 if executor == "ray" else 1,
         out=tmp_path / "run",
     )
     result = run_sweep(config)

@@ -307,8 +307,11 @@ class Supervised:
 
     def close(self) -> None:
         if self.worker is not None:
+            abandoned = list(self.worker.held.values())
             self.worker.close()
             self.worker = None
+            if abandoned:  # terminated mid-episode: whatever it could not close goes now
+                self.clean(abandoned)
 
 
 def supervise_wanted() -> bool:

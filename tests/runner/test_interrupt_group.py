@@ -79,3 +79,32 @@ def test_ctrl_c_to_the_process_group_stores_what_finished_and_resume_completes(
     assert sorted(r["task_index"] for r in records) == list(range(TASKS))
     assert all(r["outcome"]["success"] for r in records)
     assert len(store.read_text().splitlines()) == TASKS  # nothing stored twice
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_a_second_ctrl_c_abandons_the_episodes_in_flight_and_leaves_nothing(
+    executor: str, tmp_path: Path, bwrap_ready: None
+) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    argv = sweep_argv(out, "bwrap", executor)
+    argv[argv.index("killer:Slow,sleep=0.3")] = "killer:Slow,sleep=1.5"
+    sweep = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    store = out / "episodes.jsonl"
+    waited = 0.0
+    while not (store.exists() and store.read_text()) and sweep.poll() is None and waited < 600:
+        time.sleep(0.1)
+        waited += 0.1
+    assert sweep.poll() is None, sweep.communicate()[1]
+    pids = group_pids(sweep.pid)
+    os.killpg(sweep.pid, signal.SIGINT)
+    time.sleep(0.5)
+    os.killpg(sweep.pid, signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=600)
+    assert sweep.returncode == 130, stderr
+    assert all(r["outcome"]["success"] for r in load_episodes(out))  # no half episode stored
+    assert leftovers(pids, "bwrap") == []

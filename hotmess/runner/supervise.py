@@ -255,6 +255,8 @@ class Supervised:
         self.worker: Worker | None = None
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        if not cells or stop():
+            return
         if self.supervised and self.worker is None:
             try:
                 self.worker = Worker(self.slots, cells)
@@ -268,9 +270,14 @@ class Supervised:
 
     def _supervised(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         todo = collections.deque(cells)
+        started = False
 
         def fill(worker: Worker) -> None:
-            while todo and worker.busy < self.slots and not stop():
+            # The first cell goes without asking `stop()` again: it was asked before the
+            # worker's start, whose time a wall-clock budget must not spend on nothing.
+            nonlocal started
+            while todo and worker.busy < self.slots and (not started or not stop()):
+                started = True
                 worker.submit(todo.popleft())
 
         while self.worker is not None or (todo and not stop()):

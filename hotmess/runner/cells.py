@@ -174,8 +174,20 @@ def infra_episode(cell: Cell, reason: str) -> Episode:
 
 def failed_episode(cell: Cell, reason: str) -> Episode:
     """What happened to a cell whose agent broke the process running it (a worker that died
-    twice): the agent's failure, scored as a missing answer."""
-    outcome = Outcome(kind=_kind(cell), agent_failure=reason)
+    twice): the agent's failure, scored as a missing answer against the task's target (the
+    env makes the task again, without the agent, to know it)."""
+    runner = EpisodeRunner()
+    try:
+        env = runner._env(cell)
+        env.reset(seed=cell.task_seed)
+        outcome = env.fail(reason)
+    except HotmessError:
+        raise
+    except Exception as exc:  # the task cannot be made again (a sandbox engine down)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return infra_episode(cell, f"{reason}; its task could not be made again: {detail}")
+    finally:
+        runner.close()
     return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
 
 

@@ -41,6 +41,7 @@ from typing import Any, get_args
 from hotmess.errors import ConfigError
 from hotmess.runner.cells import Cell, EpisodeRunner, Finished, episode_record, failed_episode
 from hotmess.runner.config import ExecutorName, canonical_executor
+from hotmess.runner.supervise import WORKER_DIED, Supervised, supervise_wanted
 from hotmess.sandbox import lifecycle
 from hotmess.sandbox.janitor import janitor
 
@@ -68,18 +69,25 @@ class Executor:
 
 
 class SerialExecutor(Executor):
+    """One episode at a time, in a supervised worker process (hotmess/runner/supervise.py)."""
+
     name = "serial"
 
     def __init__(self, warm: int = 0) -> None:
         self.runner = EpisodeRunner(warm)
+        self.supervised = Supervised(1, _clean_after_death, self._in_process, warm)
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        return self.supervised.run(cells, stop)
+
+    def _in_process(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         for cell in cells:
             if stop():
                 return
             yield Finished.of(self.runner.run(cell))
 
     def close(self) -> None:
+        self.supervised.close()
         self.runner.close()
 
 
@@ -142,12 +150,6 @@ def _run_batch(cells: list[Cell]) -> list[Finished]:
     if _worker_runner is None:
         _worker_runner = EpisodeRunner(_worker_warm)
     return [Finished.of(_worker_runner.run(cell), keep=False) for cell in cells]
-
-
-WORKER_DIED = (
-    "the worker process running this episode died twice on its own (os._exit, a signal or "
-    "a crash caused by the agent's code)"
-)
 
 
 class PoolExecutor(Executor):
@@ -240,7 +242,8 @@ def _clean_after_death(cells: Sequence[Cell]) -> None:
 
 
 class ThreadExecutor(Executor):
-    """The `threads` executor: up to `concurrency` episodes in flight in this process."""
+    """The `threads` executor: up to `concurrency` episodes in flight, on threads of one
+    supervised worker process (hotmess/runner/supervise.py)."""
 
     name = "threads"
 
@@ -251,6 +254,7 @@ class ThreadExecutor(Executor):
         self.local = threading.local()
         self.runners: list[EpisodeRunner] = []
         self.lock = threading.Lock()
+        self.supervised = Supervised(concurrency, _clean_after_death, self._in_process, warm)
 
     def _run(self, cell: Cell) -> Finished:
         runner = getattr(self.local, "runner", None)
@@ -261,6 +265,9 @@ class ThreadExecutor(Executor):
         return Finished.of(runner.run(cell))
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        return self.supervised.run(cells, stop)
+
+    def _in_process(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         todo = iter(cells)
         pending: set[Future[Finished]] = set()
 
@@ -278,6 +285,7 @@ class ThreadExecutor(Executor):
                 submit(1)
 
     def close(self) -> None:
+        self.supervised.close()
         self.threads.shutdown(wait=True, cancel_futures=True)
         for runner in self.runners:
             runner.close()
@@ -330,19 +338,24 @@ class RayExecutor(Executor):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, workers or cpus)
         actor: Any = ray.remote(num_cpus=1)(_EpisodeActor)
+        self.warm = warm
         self.actors = [actor.remote(warm) for _ in range(self.workers)]
+        self.replaced: dict[Any, Any] = {}
+        """Dead actor -> the one made in its place."""
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         ray = self.ray
         size = batch_size(len(cells), self.workers, self.fine)
         batches = _batches(cells, size)
         owner: dict[Any, Any] = {}
+        held: dict[Any, list[Cell]] = {}
 
         def submit(actor: Any) -> None:
             if stop():
                 return
             for batch in itertools.islice(batches, 1):
-                owner[actor.run_batch.remote(batch)] = actor
+                ref = actor.run_batch.remote(batch)
+                owner[ref], held[ref] = actor, batch
 
         for actor in self.actors:  # two batches per actor keep it busy between round trips
             submit(actor)
@@ -351,9 +364,46 @@ class RayExecutor(Executor):
         while owner:
             ready, _ = ray.wait(list(owner), num_returns=1)
             for ref in ready:
-                actor = owner.pop(ref)
-                yield from ray.get(ref)
+                actor, batch = owner.pop(ref), held.pop(ref)
+                try:
+                    results = ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    # The agent killed its actor (os._exit): as the pool does, a new actor,
+                    # which runs the batch's cells one at a time.
+                    actor = self._replace(actor, batch)
+                    for cell in batch:
+                        if stop():
+                            break
+                        done, actor = self._alone(cell, actor)
+                        yield done
+                    submit(actor)
+                    continue
+                yield from results
                 submit(actor)
+
+    def _replace(self, dead: Any, cells: Sequence[Cell]) -> Any:
+        """The live actor in `dead`'s place (a new one, unless made already: the dead
+        actor's other batch fails too). Its sandboxes on this machine go to the janitor;
+        on other nodes, to the next sweep's janitor there."""
+        if dead not in self.replaced:
+            _clean_after_death(cells)
+            actor = self.ray.remote(num_cpus=1)(_EpisodeActor).remote(self.warm)
+            self.actors = [actor if a is dead else a for a in self.actors]
+            self.replaced[dead] = actor
+        actor = self.replaced[dead]
+        while actor in self.replaced:
+            actor = self.replaced[actor]
+        return actor
+
+    def _alone(self, cell: Cell, actor: Any) -> tuple[Finished, Any]:
+        """`cell` alone on `actor`: its episode, or the agent's failure if it kills the
+        actor twice; and the live actor after it."""
+        for _ in range(2):
+            try:
+                return self.ray.get(actor.run_batch.remote([cell]))[0], actor
+            except self.ray.exceptions.RayActorError:
+                actor = self._replace(actor, [cell])
+        return Finished.of(episode_record(cell, failed_episode(cell, WORKER_DIED))), actor
 
     def close(self) -> None:
         ray = self.ray
@@ -386,8 +436,9 @@ def _probe(address: str) -> None:
 def prestart(name: str) -> None:
     """Start what executor `name` needs in the background, to overlap with the sweep's own
     set-up: for `pool`, the fork server, importing hotmess once so workers fork ready (it
-    takes ~0.5 s; each worker would otherwise pay it on start)."""
-    if name == "pool":
+    takes ~0.5 s; each worker would otherwise pay it on start), and for the supervised
+    `serial` and `threads` workers alike."""
+    if name == "pool" or (name in ("serial", "threads") and supervise_wanted()):
         multiprocessing.set_forkserver_preload(["hotmess.runner.executors"])
         multiprocessing.get_context("forkserver")
         from multiprocessing import forkserver

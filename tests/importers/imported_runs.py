@@ -9,10 +9,10 @@ import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from hotmess.cli import main
-from hotmess.scoring import load_episodes, score_episodes
 
 
 def hotmess(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -36,13 +36,11 @@ def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def per_question(run: Path) -> dict[str, dict[str, Any]]:
-    """Each question's score rows (metric -> row), keyed by its Inspect sample id: every
-    task scored as a cell of its own, through hotmess's scoring."""
-    task_ids = json.loads((run / "sweep.json").read_text())["config"]["task_ids"]
-    episodes = load_episodes(run, keep_steps=False)
+    """Each question's score rows (metric -> row), keyed by its Inspect sample id, as
+    `hotmess score --per-task --json` prints them: every task scored on its own."""
+    result = cli("score", run, "--per-task", "--json")
+    assert result.returncode == 0, result.stderr
     rows: dict[str, dict[str, Any]] = {}
-    for seed in {e["task_seed"] for e in episodes}:
-        mine = [e for e in episodes if e["task_seed"] == seed]
-        sample_id = task_ids.get(str(seed), str(seed))
-        rows[sample_id] = {row.metric: row for row in score_episodes(mine)}
+    for data in json.loads(result.stdout):
+        rows.setdefault(data["task"], {})[data["metric"]] = SimpleNamespace(**data)
     return rows

@@ -90,7 +90,13 @@ def test_docker_and_bwrap_give_the_same_episode(env_id, docker_ready, bwrap_read
 @pytest.mark.parametrize("env_id", ALL)
 def test_random_almost_never_succeeds(env_id, bwrap_ready, open_env):
     env = open_env(env_id, horizon=4, sandbox="bwrap")
-    assert sum(success(env, "random", range(12))) <= 2
+    wins = sum(success(env, "random", range(12)))
+    if env.unwrapped.outcome_kind == "categorical":
+        # The submit schema names the choices, so a random call names one: chance is one
+        # in four colours, 3 of 12; more than twice that would be no longer random.
+        assert wins <= 6
+    else:
+        assert wins <= 2
 
 
 @pytest.mark.bwrap

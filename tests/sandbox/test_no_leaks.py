@@ -4,6 +4,7 @@ for a sweep whose warm-sandbox pool holds sandboxes started ahead of their episo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -218,24 +219,38 @@ def test_pool_leaves_nothing_after_normal_end_or_exception(sandbox_kind, mode, t
     assert wait_clean(child.pid, sandbox_kind) == []
 
 
+def held_by(owners: set[int], kind: str) -> list[str]:
+    """What sandboxes made by any of `owners` (a sweep and its episode workers) hold."""
+    return [thing for pid in owners for thing in leftovers(pid, kind)]
+
+
 @pytest.mark.parametrize("signals", [[signal.SIGINT, signal.SIGINT], [signal.SIGTERM]])
 def test_pool_leaves_nothing_after_ctrl_c_or_sigterm(sandbox_kind, signals, tmp_path):
     child = start_owner(sandbox_kind, "wait", tmp_path)
-    assert len(leftovers(child.pid, sandbox_kind)) >= 3  # the warm ones are really there
+    # The serial executor's episodes run in a supervised worker: it owns the sandboxes.
+    owners = {child.pid} | descendants(child.pid)
+    assert len(held_by(owners, sandbox_kind)) >= 3  # the warm ones are really there
     for signum in signals:  # Ctrl-C twice: stop after the episode, then abandon it
         child.send_signal(signum)
         time.sleep(0.5)
     child.communicate(timeout=120)
     assert child.returncode != 0
-    assert wait_clean(child.pid, sandbox_kind) == []
+    assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []
 
 
 def test_janitor_finds_every_pooled_sandbox_after_sigkill(sandbox_kind, tmp_path):
     child = start_owner(sandbox_kind, "wait", tmp_path)
-    os.kill(child.pid, signal.SIGKILL)
+    owners = {child.pid} | descendants(child.pid)
+    # kill -9 of the sweep and its worker at once (the OOM killer, `kill -9 -PGID`): nobody
+    # is left to close anything, so only the janitor can.
+    for pid in owners:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     child.wait(timeout=30)  # not communicate(): its workers may hold its pipes a while longer
-    left = leftovers(child.pid, sandbox_kind)
-    assert len(left) >= 3  # the episode's sandbox and the warm ones outlived their owner
+    deadline = time.monotonic() + 30
+    while any(lifecycle.process_start_time(pid) for pid in owners) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(held_by(owners, sandbox_kind)) >= 3  # the episode's and the warm ones outlived them
     result = subprocess.run(
         [sys.executable, "-m", "hotmess", "janitor"],
         capture_output=True,
@@ -244,7 +259,7 @@ def test_janitor_finds_every_pooled_sandbox_after_sigkill(sandbox_kind, tmp_path
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    assert wait_clean(child.pid, sandbox_kind) == []
+    assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []
 
 
 def descendants(pid: int) -> set[int]:

@@ -69,7 +69,7 @@ def test_the_digest_changes_with_any_byte_of_the_folder(tmp_path):
         ("[environment]\nallow_internet = true\n", True),
         ("[environment]\nallow_internet = false\n", False),
         ('[environment]\nnetwork_mode = "public"\n', True),
-        ('[environment]\nnetwork_mode = "allowlist"\nallowed_hosts = ["pypi.org"]\n', True),
+        ('[environment]\nnetwork_mode = "allowlist"\nallowed_hosts = ["example.org"]\n', True),
         ('[environment]\nnetwork_mode = "no-network"\nallow_internet = true\n', False),
     ],
 )

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hotmess.envs import env_class, env_ids, make_env
+from hotmess.envs import env_class, generated_env_ids, make_env
 from hotmess.errors import HotmessError
 from hotmess.sandbox import resolve_kind
 
@@ -143,7 +143,7 @@ def main() -> None:
     rows: list[Row] = []
     skipped: list[str] = []
     errors: list[str] = []
-    for env_id in env_ids():
+    for env_id in generated_env_ids():
         if env_class(env_id).needs_sandbox and sandbox_problem is not None:
             skipped.append(f"{env_id}: needs a sandbox, and {sandbox_problem}")
             continue

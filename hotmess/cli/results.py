@@ -179,6 +179,44 @@ def print_delta_warnings(rows: Any) -> None:
             )
 
 
+def print_per_task(run_dir: Path, episodes: list[Any], policy: str, as_json: bool) -> None:
+    """Each task scored alone: the per-question numbers a cell's row pools (bias, variance
+    and error of its samples), named by the id an imported run recorded for it."""
+    from hotmess.scoring import score_episodes
+
+    sweep = run_dir / "sweep.json"
+    config = json.loads(sweep.read_text()).get("config", {}) if sweep.exists() else {}
+    names: dict[str, str] = config.get("task_ids") or {}
+    by_task: dict[tuple[str, str, int, int], list[Any]] = {}
+    for e in episodes:
+        by_task.setdefault((e["env"], e["agent"], e["horizon"], e["task_seed"]), []).append(e)
+    rows = []
+    for (_, _, _, seed), group in sorted(by_task.items()):
+        for row in score_episodes(group, missing_scalar=policy):
+            data = {"task_seed": seed, "task": names.get(str(seed), str(seed)), **row.to_dict()}
+            rows.append(data)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"hotmess score {run_dir} --per-task")
+    columns = ("env", "agent", "horizon", "task", "metric", "samples", "bias", "variance", "error")
+    for column in columns:
+        table.add_column(
+            column, justify="right" if column not in ("env", "agent", "task") else "left"
+        )
+    for data in rows:
+        table.add_row(
+            str(data["env"]).removeprefix("hotmess/"),
+            str(data["agent"]),
+            str(data["horizon"]),
+            str(data["task"]),
+            str(data["metric"]),
+            str(data.get("n_samples", "")),
+            *(_fmt(data.get(key)) for key in ("bias", "variance", "error")),
+        )
+    console.print(table)
+
+
 @app.command("score")
 def score_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hotmess sweep`.")],
@@ -194,6 +232,14 @@ def score_command(
     missing_scalar: MissingScalar = "drop",
     k: Ks = None,
     estimator: Annotated[str, ESTIMATOR_OPTION] = "plugin",
+    per_task: Annotated[
+        bool,
+        typer.Option(
+            "--per-task",
+            help="One row per task (question) instead of pooling a cell's tasks: its own "
+            "bias, variance and error over its samples.",
+        ),
+    ] = False,
 ) -> None:
     """Bias, variance, error, incoherence, pass@k and pass^k per env x agent x horizon.
 
@@ -210,6 +256,9 @@ def score_command(
             f"{run_dir} holds no episodes.jsonl: give a directory written by `hotmess sweep`"
         )
     episodes = load_episodes(run_dir, keep_steps=False)
+    if per_task:
+        print_per_task(run_dir, episodes, check_missing_scalar(missing_scalar), as_json)
+        return
     if forks:
         tables = score_forks(impute_missing_scalars(episodes, policy))
         if not tables:

@@ -28,6 +28,7 @@ BUILTIN_ENVS: dict[str, str] = {
     "hotmess/CodeFix-v0": "hotmess.envs.codefix:CodeFixEnv",
     "hotmess/CodeBuild-v0": "hotmess.envs.codebuild:CodeBuildEnv",
     "hotmess/Ledger-v0": "hotmess.envs.ledger:LedgerEnv",
+    "hotmess/Harbor-v0": "hotmess.envs.harbor:HarborEnv",
 }
 
 _plugin_ids: set[str] = set()
@@ -63,6 +64,12 @@ def env_ids() -> list[str]:
         for env_id, spec in gym.registry.items()
         if spec.namespace == NAMESPACE or env_id in _plugin_ids
     )
+
+
+def generated_env_ids() -> list[str]:
+    """The registered envs that generate their tasks from a seed at any horizon: all but
+    those whose tasks come from folders the user names (`external_tasks`, Harbor-v0)."""
+    return [e for e in env_ids() if not getattr(env_class(e), "external_tasks", False)]
 
 
 def env_class(env_id: str) -> type[ToolEnv]:
@@ -122,6 +129,7 @@ __all__ = [
     "ToolError",
     "env_class",
     "env_ids",
+    "generated_env_ids",
     "make_env",
     "params",
     "register_envs",

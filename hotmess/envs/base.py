@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -187,6 +187,19 @@ class ToolEnv(gym.Env[str, str]):
     cap_factor: ClassVar[float] = 2.0
     #: Whether the family runs commands in a sandbox (pure-Python tool envs do not).
     needs_sandbox: ClassVar[bool] = False
+
+    @classmethod
+    def outcome_kind_for(cls, options: Mapping[str, Any]) -> OutcomeKind:
+        """The outcome kind an env made with `options` produces (what an episode that
+        never ran, censored or the agent's failure, is recorded as)."""
+        return cls.outcome_kind
+
+    @classmethod
+    def dataset_size(cls, options: Mapping[str, Any]) -> int | None:
+        """How many distinct tasks an env made with `options` has, for envs whose tasks
+        come from a fixed set (Harbor folders); None for envs that generate a task per
+        seed."""
+        return None
 
     def __init__(
         self,

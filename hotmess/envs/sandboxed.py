@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from hotmess.envs import grading
 from hotmess.envs.base import Tool, ToolEnv, ToolError, params
 from hotmess.envs.grading import Check
-from hotmess.sandbox import Sandbox, create, resolve_kind
+from hotmess.sandbox import COLD, Sandbox, SandboxSource, create, resolve_kind
 
 DIFFICULTIES = ("easy", "medium", "hard")
 NO_OUTPUT = "(no output)\n"
@@ -69,6 +69,9 @@ class SandboxEnv(ToolEnv):
     test_command: ClassVar[str | None] = None
     #: Seconds a command of the agent may take before it is killed.
     command_timeout_s: ClassVar[float] = 60.0
+    #: Where episodes' sandboxes come from: made at reset, unless the runner hands the env
+    #: a pool of warm ones (`hotmess.runner.warm`); either way, fresh for every episode.
+    sandbox_source: SandboxSource = COLD
 
     def __init__(self, horizon: int = 8, *, difficulty: str = "medium", **kwargs: Any) -> None:
         if difficulty not in DIFFICULTIES:
@@ -104,7 +107,7 @@ class SandboxEnv(ToolEnv):
             "output_limit_bytes": self.max_observation_chars // 2 - 100,
         }
         self._options = {**defaults, **self.sandbox_options}
-        self.sandbox = create(self.sandbox_kind, **self._options)
+        self.sandbox = self.sandbox_source.take(self.sandbox_kind, self._options)
         self.upload(self._files())
         return observation, info
 
@@ -130,8 +133,8 @@ class SandboxEnv(ToolEnv):
 
     def _close_sandbox(self) -> None:
         if self.sandbox is not None:
-            self.sandbox.close()
-            self.sandbox = None
+            sandbox, self.sandbox = self.sandbox, None
+            self.sandbox_source.give_back(sandbox)
 
     # -- the shared tools ---------------------------------------------------------------
 

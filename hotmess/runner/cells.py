@@ -17,9 +17,11 @@ from hotmess.agents.base import Agent
 from hotmess.agents.registry import make_agent
 from hotmess.envs import env_class, make_env
 from hotmess.envs.base import ToolEnv
+from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.errors import HotmessError
-from hotmess.outcome import Outcome
+from hotmess.outcome import Outcome, OutcomeKind
 from hotmess.runner.episode import Episode, Fork, derive_seed, run_episode
+from hotmess.runner.warm import WarmSandboxes
 from hotmess.store import EpisodeRecord
 
 
@@ -160,25 +162,45 @@ def episode_record(cell: Cell, episode: Episode) -> EpisodeRecord:
     )
 
 
+def _kind(cell: Cell) -> OutcomeKind:
+    return env_class(cell.env).outcome_kind_for(dict(cell.env_options))
+
+
 def infra_episode(cell: Cell, reason: str) -> Episode:
     """What happened to a cell whose episode could not run: censored, never scored."""
-    outcome = Outcome(kind=env_class(cell.env).outcome_kind, infra_error=reason)
+    outcome = Outcome(kind=_kind(cell), infra_error=reason)
     return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
 
 
 def failed_episode(cell: Cell, reason: str) -> Episode:
     """What happened to a cell whose agent broke the process running it (a worker that died
-    twice): the agent's failure, scored as a missing answer."""
-    outcome = Outcome(kind=env_class(cell.env).outcome_kind, agent_failure=reason)
+    twice): the agent's failure, scored as a missing answer against the task's target (the
+    env makes the task again, without the agent, to know it)."""
+    runner = EpisodeRunner()
+    try:
+        env = runner._env(cell)
+        env.reset(seed=cell.task_seed)
+        outcome = env.fail(reason)
+    except HotmessError:
+        raise
+    except Exception as exc:  # the task cannot be made again (a sandbox engine down)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return infra_episode(cell, f"{reason}; its task could not be made again: {detail}")
+    finally:
+        runner.close()
     return Episode(outcome=outcome, steps=[], sandbox=cell.sandbox, started_at=time.time())
 
 
 class EpisodeRunner:
-    """Runs cells, reusing one env per (env, options, horizon) and one agent per spec."""
+    """Runs cells, reusing one env per (env, options, horizon) and one agent per spec.
+    With `warm` > 0, sandboxed envs take their sandboxes from a pool that keeps `warm` of
+    them starting or ready (`WarmSandboxes`), made when the first sandboxed env is."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: int = 0) -> None:
         self.envs: dict[tuple[Any, ...], ToolEnv] = {}
         self.agents: dict[str, Any] = {}
+        self.warm = warm
+        self.pool: WarmSandboxes | None = None
 
     def run(self, cell: Cell) -> EpisodeRecord:
         try:
@@ -215,6 +237,11 @@ class EpisodeRunner:
                 final_answer=cell.final_answer,
                 **dict(cell.env_options),
             )
+            env = self.envs[key]
+            if self.warm and isinstance(env, SandboxEnv):
+                if self.pool is None:
+                    self.pool = WarmSandboxes(self.warm)
+                env.sandbox_source = self.pool
         return self.envs[key]
 
     def _agent(self, cell: Cell) -> Agent:
@@ -223,9 +250,14 @@ class EpisodeRunner:
         return self.agents[cell.agent]
 
     def close(self) -> None:
-        for env in self.envs.values():
-            env.close()
-        self.envs.clear()
+        try:
+            for env in self.envs.values():
+                env.close()
+            self.envs.clear()
+        finally:
+            if self.pool is not None:  # after the envs: it closes what they gave back
+                self.pool.close()
+                self.pool = None
         for agent in self.agents.values():
             close = getattr(agent, "close", None)
             if callable(close):

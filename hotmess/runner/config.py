@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hotmess.agents.registry import AgentSpec
 from hotmess.errors import ConfigError, HotmessDeprecationWarning, validation_problems
 
+WARM_DEFAULT = 2
+"""Default `warm_sandboxes`: the fastest setting measured by benchmarks/warm_sweep.py."""
+
 ExecutorName = Literal["serial", "pool", "threads", "ray"]
 EXECUTOR_ALIASES = {"async": "threads"}
 """Old executor names, still accepted with a warning that names the new one."""
@@ -32,6 +35,7 @@ EXECUTION_FIELDS = frozenset(
         "max_cost",
         "max_tokens",
         "max_wall",
+        "warm_sandboxes",
     }
 )
 """Fields that say how and how far to run, not what: left out of the sweep's identity, so a
@@ -89,6 +93,10 @@ class SweepConfig(BaseModel):
     else serial."""
     concurrency: int = Field(16, ge=1)
     """Episodes in flight at once with the `threads` executor."""
+    warm_sandboxes: int = Field(WARM_DEFAULT, ge=0)
+    """Sandboxes each episode slot (a worker, a thread, a Ray actor) keeps starting or ready
+    for its next episodes, so their start-up overlaps the current one; 0 makes each
+    sandbox when its episode starts. Every episode still gets a new, untouched sandbox."""
     ray_address: str | None = None
     """The Ray cluster to join (`auto`, `ray://host:10001`); default: a local Ray."""
     max_cost: float | None = Field(None, gt=0)

@@ -11,7 +11,9 @@
   machines; results come back to the driver, which alone writes the store.
 
 Every executor checks `stop()` before it starts another episode and still hands back the
-episodes already running, so a budget or Ctrl-C loses nothing that finished.
+episodes already running, so a budget or Ctrl-C loses nothing that finished. Each episode
+slot (this process, a worker, a thread, an actor) keeps `warm` sandboxes starting ahead of
+its next episodes (`hotmess.runner.warm`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Any, get_args
 from hotmess.errors import ConfigError
 from hotmess.runner.cells import Cell, EpisodeRunner, Finished, episode_record, failed_episode
 from hotmess.runner.config import ExecutorName, canonical_executor
+from hotmess.runner.supervise import WORKER_DIED, Supervised, supervise_wanted
 from hotmess.sandbox import lifecycle
 from hotmess.sandbox.janitor import janitor
 
@@ -66,18 +69,25 @@ class Executor:
 
 
 class SerialExecutor(Executor):
+    """One episode at a time, in a supervised worker process (hotmess/runner/supervise.py)."""
+
     name = "serial"
 
-    def __init__(self) -> None:
-        self.runner = EpisodeRunner()
+    def __init__(self, warm: int = 0) -> None:
+        self.runner = EpisodeRunner(warm)
+        self.supervised = Supervised(1, _clean_after_death, self._in_process, warm)
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        return self.supervised.run(cells, stop)
+
+    def _in_process(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         for cell in cells:
             if stop():
                 return
             yield Finished.of(self.runner.run(cell))
 
     def close(self) -> None:
+        self.supervised.close()
         self.runner.close()
 
 
@@ -96,6 +106,14 @@ def _batches(cells: Sequence[Cell], size: int) -> Iterator[list[Cell]]:
 
 
 _worker_runner: EpisodeRunner | None = None
+_worker_warm = 0
+
+
+def _start_worker(parent: dict[str, str], warm: int) -> None:
+    """Pool worker start-up: die with the sweep, and keep `warm` sandboxes ready."""
+    global _worker_warm
+    _worker_warm = warm
+    _die_with_parent(parent)
 
 
 def _die_with_parent(parent: dict[str, str] | None = None) -> None:
@@ -130,14 +148,8 @@ def _run_batch(cells: list[Cell]) -> list[Finished]:
     """Worker side: run a batch of cells."""
     global _worker_runner
     if _worker_runner is None:
-        _worker_runner = EpisodeRunner()
+        _worker_runner = EpisodeRunner(_worker_warm)
     return [Finished.of(_worker_runner.run(cell), keep=False) for cell in cells]
-
-
-WORKER_DIED = (
-    "the worker process running this episode died twice on its own (os._exit, a signal or "
-    "a crash caused by the agent's code)"
-)
 
 
 class PoolExecutor(Executor):
@@ -147,10 +159,11 @@ class PoolExecutor(Executor):
 
     name = "pool"
 
-    def __init__(self, workers: int, fine: bool = False) -> None:
+    def __init__(self, workers: int, fine: bool = False, warm: int = 0) -> None:
         self.workers = workers
         self.fine = fine
-        self.pool = _process_pool(workers)
+        self.warm = warm
+        self.pool = _process_pool(workers, warm)
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         size = batch_size(len(cells), self.workers, self.fine)
@@ -192,18 +205,18 @@ class PoolExecutor(Executor):
     def _restart(self, lost: Sequence[Cell]) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         _clean_after_death(lost)
-        self.pool = _process_pool(self.workers)
+        self.pool = _process_pool(self.workers, self.warm)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _process_pool(workers: int) -> ProcessPoolExecutor:
+def _process_pool(workers: int, warm: int = 0) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("forkserver"),
-        initializer=_die_with_parent,
-        initargs=(lifecycle.owner(),),
+        initializer=_start_worker,
+        initargs=(lifecycle.owner(), warm),
     )
 
 
@@ -229,26 +242,32 @@ def _clean_after_death(cells: Sequence[Cell]) -> None:
 
 
 class ThreadExecutor(Executor):
-    """The `threads` executor: up to `concurrency` episodes in flight in this process."""
+    """The `threads` executor: up to `concurrency` episodes in flight, on threads of one
+    supervised worker process (hotmess/runner/supervise.py)."""
 
     name = "threads"
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, warm: int = 0) -> None:
         self.concurrency = concurrency
+        self.warm = warm
         self.threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="episode")
         self.local = threading.local()
         self.runners: list[EpisodeRunner] = []
         self.lock = threading.Lock()
+        self.supervised = Supervised(concurrency, _clean_after_death, self._in_process, warm)
 
     def _run(self, cell: Cell) -> Finished:
         runner = getattr(self.local, "runner", None)
         if runner is None:
-            runner = self.local.runner = EpisodeRunner()
+            runner = self.local.runner = EpisodeRunner(self.warm)
             with self.lock:
                 self.runners.append(runner)
         return Finished.of(runner.run(cell))
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
+        return self.supervised.run(cells, stop)
+
+    def _in_process(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         todo = iter(cells)
         pending: set[Future[Finished]] = set()
 
@@ -266,6 +285,7 @@ class ThreadExecutor(Executor):
                 submit(1)
 
     def close(self) -> None:
+        self.supervised.close()
         self.threads.shutdown(wait=True, cancel_futures=True)
         for runner in self.runners:
             runner.close()
@@ -275,9 +295,9 @@ class ThreadExecutor(Executor):
 class _EpisodeActor:
     """A Ray actor holding one EpisodeRunner (its envs, agents and sandboxes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: int = 0) -> None:
         _die_with_parent()
-        self.runner = EpisodeRunner()
+        self.runner = EpisodeRunner(warm)
 
     def run_batch(self, cells: list[Cell]) -> list[Finished]:
         return [Finished.of(self.runner.run(cell), keep=False) for cell in cells]
@@ -291,7 +311,9 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, address: str | None, workers: int | None, fine: bool = False) -> None:
+    def __init__(
+        self, address: str | None, workers: int | None, fine: bool = False, warm: int = 0
+    ) -> None:
         try:
             import ray
         except ImportError:
@@ -316,19 +338,24 @@ class RayExecutor(Executor):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, workers or cpus)
         actor: Any = ray.remote(num_cpus=1)(_EpisodeActor)
-        self.actors = [actor.remote() for _ in range(self.workers)]
+        self.warm = warm
+        self.actors = [actor.remote(warm) for _ in range(self.workers)]
+        self.replaced: dict[Any, Any] = {}
+        """Dead actor -> the one made in its place."""
 
     def run(self, cells: Sequence[Cell], stop: Stop) -> Iterator[Finished]:
         ray = self.ray
         size = batch_size(len(cells), self.workers, self.fine)
         batches = _batches(cells, size)
         owner: dict[Any, Any] = {}
+        held: dict[Any, list[Cell]] = {}
 
         def submit(actor: Any) -> None:
             if stop():
                 return
             for batch in itertools.islice(batches, 1):
-                owner[actor.run_batch.remote(batch)] = actor
+                ref = actor.run_batch.remote(batch)
+                owner[ref], held[ref] = actor, batch
 
         for actor in self.actors:  # two batches per actor keep it busy between round trips
             submit(actor)
@@ -337,9 +364,46 @@ class RayExecutor(Executor):
         while owner:
             ready, _ = ray.wait(list(owner), num_returns=1)
             for ref in ready:
-                actor = owner.pop(ref)
-                yield from ray.get(ref)
+                actor, batch = owner.pop(ref), held.pop(ref)
+                try:
+                    results = ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    # The agent killed its actor (os._exit): as the pool does, a new actor,
+                    # which runs the batch's cells one at a time.
+                    actor = self._replace(actor, batch)
+                    for cell in batch:
+                        if stop():
+                            break
+                        done, actor = self._alone(cell, actor)
+                        yield done
+                    submit(actor)
+                    continue
+                yield from results
                 submit(actor)
+
+    def _replace(self, dead: Any, cells: Sequence[Cell]) -> Any:
+        """The live actor in `dead`'s place (a new one, unless made already: the dead
+        actor's other batch fails too). Its sandboxes on this machine go to the janitor;
+        on other nodes, to the next sweep's janitor there."""
+        if dead not in self.replaced:
+            _clean_after_death(cells)
+            actor = self.ray.remote(num_cpus=1)(_EpisodeActor).remote(self.warm)
+            self.actors = [actor if a is dead else a for a in self.actors]
+            self.replaced[dead] = actor
+        actor = self.replaced[dead]
+        while actor in self.replaced:
+            actor = self.replaced[actor]
+        return actor
+
+    def _alone(self, cell: Cell, actor: Any) -> tuple[Finished, Any]:
+        """`cell` alone on `actor`: its episode, or the agent's failure if it kills the
+        actor twice; and the live actor after it."""
+        for _ in range(2):
+            try:
+                return self.ray.get(actor.run_batch.remote([cell]))[0], actor
+            except self.ray.exceptions.RayActorError:
+                actor = self._replace(actor, [cell])
+        return Finished.of(episode_record(cell, failed_episode(cell, WORKER_DIED))), actor
 
     def close(self) -> None:
         ray = self.ray
@@ -372,8 +436,9 @@ def _probe(address: str) -> None:
 def prestart(name: str) -> None:
     """Start what executor `name` needs in the background, to overlap with the sweep's own
     set-up: for `pool`, the fork server, importing hotmess once so workers fork ready (it
-    takes ~0.5 s; each worker would otherwise pay it on start)."""
-    if name == "pool":
+    takes ~0.5 s; each worker would otherwise pay it on start), and for the supervised
+    `serial` and `threads` workers alike."""
+    if name == "pool" or (name in ("serial", "threads") and supervise_wanted()):
         multiprocessing.set_forkserver_preload(["hotmess.runner.executors"])
         multiprocessing.get_context("forkserver")
         from multiprocessing import forkserver
@@ -388,15 +453,17 @@ def make_executor(
     concurrency: int = 16,
     ray_address: str | None = None,
     fine: bool = False,
+    warm: int = 0,
 ) -> Executor:
-    """The executor called `name` (one of EXECUTORS, or an old alias of one)."""
+    """The executor called `name` (one of EXECUTORS, or an old alias of one); `warm`
+    sandboxes kept ready per episode slot (`hotmess.runner.warm`)."""
     name = canonical_executor(name)
     if name == "serial":
-        return SerialExecutor()
+        return SerialExecutor(warm)
     if name == "pool":
-        return PoolExecutor(workers, fine)
+        return PoolExecutor(workers, fine, warm)
     if name == "threads":
-        return ThreadExecutor(concurrency)
+        return ThreadExecutor(concurrency, warm)
     if name == "ray":
-        return RayExecutor(ray_address, workers if workers > 1 else None, fine)
+        return RayExecutor(ray_address, workers if workers > 1 else None, fine, warm)
     raise ConfigError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from hotmess.sandbox import lifecycle
+
 _received = threading.Event()
 
 
@@ -23,7 +25,10 @@ def forget_sigint() -> None:
 
 
 def is_real_interrupt(exc: BaseException) -> bool:
-    """Whether `exc` is a Ctrl-C of the process, not a KeyboardInterrupt some code raised."""
+    """Whether `exc` is a Ctrl-C of the process, not a KeyboardInterrupt some code raised,
+    or the SystemExit of a SIGTERM the sandbox lifecycle turned into one."""
+    if isinstance(exc, SystemExit):
+        return lifecycle.terminating()
     return isinstance(exc, KeyboardInterrupt) and _received.is_set()
 
 

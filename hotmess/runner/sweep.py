@@ -50,19 +50,34 @@ ADAPTIVE_FILE = "adaptive.json"
 """Where adaptive sampling records its rule and each question's stopping decision."""
 
 
+def _dataset_size(config: SweepConfig, env: str) -> int | None:
+    """The number of tasks of a dataset env (None for generated tasks); refuses more
+    `tasks` than it has: a task run twice would count as two questions."""
+    size = env_class(env).dataset_size(config.env_options.get(env, {}))
+    if size is not None and config.tasks > size:
+        raise ConfigError(
+            f"{env} has {size} task(s) at the path given, but --tasks is {config.tasks}: "
+            f"use --tasks {size} or fewer (a task run twice would count as two questions; "
+            "use --samples for repeats)"
+        )
+    return size
+
+
 def expand(config: SweepConfig, sandbox: str | None = None) -> list[Cell]:
     """Every cell of the sweep's first phase, ordered so partial results cover every horizon
     early: sample-major, so a sweep stopped halfway has half the samples of every cell.
     `sandbox` is the resolved backend (default: the config's, unresolved)."""
     sandbox = sandbox or config.sandbox
     sandbox_options = tuple(sorted(config.sandbox_options.items()))
+    # A dataset's tasks (Harbor-v0) are its folders in order: task i is seed i.
+    dataset = {env: _dataset_size(config, env) is not None for env in config.envs}
     cells = []
     for sample in range(config.samples):
         for env in config.envs:
             options = tuple(sorted(config.env_options.get(env, {}).items()))
             for horizon in config.horizons:
                 for index in range(config.tasks):
-                    seed = task_seed(config.seed, index)
+                    seed = index if dataset[env] else task_seed(config.seed, index)
                     for agent in config.agents:
                         cells.append(
                             Cell(
@@ -209,6 +224,7 @@ def run_sweep(
         "executor": config.executor_name,
         "workers": config.workers,
         "sandbox": sandbox,
+        "warm_sandboxes": config.warm_sandboxes,
     }
     budget = Budget(config)
     result = SweepResult(Path(config.out), 0, 0, 0, 0)
@@ -325,6 +341,7 @@ class _PhaseRunner:
                 workers=self.config.workers,
                 concurrency=self.config.concurrency,
                 ray_address=self.config.ray_address,
+                warm=self.config.warm_sandboxes,
                 fine=any(
                     v is not None
                     for v in (self.config.max_cost, self.config.max_tokens, self.config.max_wall)

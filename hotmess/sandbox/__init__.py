@@ -1,13 +1,14 @@
 """Where agents' actions run. `create(kind, **options)` returns a `Sandbox`: `docker`
 (primary), `bwrap`, or `none` for environments that run no commands; `auto` picks docker
 when an engine answers, else bwrap. Third-party backends register by name in the
-`hotmess.sandboxes` entry-point group (a class taking a `SandboxConfig`)."""
+`hotmess.sandboxes` entry-point group (a class taking a `SandboxConfig`). Envs get their
+sandboxes from a `SandboxSource`: made on demand, or handed out warm by a sweep's pool."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -112,12 +113,38 @@ def create(kind: str | None = "auto", **options: Any) -> Sandbox:
     return sandbox
 
 
+class SandboxSource(Protocol):
+    """Where an env gets each episode's sandbox and where it leaves it: `take` returns a
+    sandbox nobody has used, exactly as `create(kind, **options)` would make it; `give_back`
+    closes one the episode is done with (perhaps on another thread)."""
+
+    def take(self, kind: str, options: dict[str, Any]) -> Sandbox: ...
+
+    def give_back(self, sandbox: Sandbox) -> None: ...
+
+
+class ColdSandboxes:
+    """The default source: a new sandbox made when asked, closed when given back."""
+
+    def take(self, kind: str, options: dict[str, Any]) -> Sandbox:
+        return create(kind, **options)
+
+    def give_back(self, sandbox: Sandbox) -> None:
+        sandbox.close()
+
+
+COLD = ColdSandboxes()
+
+
 __all__ = [
+    "COLD",
     "TIMEOUT_EXIT_CODE",
+    "ColdSandboxes",
     "ExecResult",
     "NoSandbox",
     "Sandbox",
     "SandboxConfig",
+    "SandboxSource",
     "backend_names",
     "create",
     "resolve_kind",

@@ -4,7 +4,9 @@ limits, read-only root, no capabilities, a non-root user) and one persistent
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,18 +20,30 @@ LABEL = "org.hotmess.sandbox"
 IO_INSIDE = "/hm"
 
 
-def docker_client() -> Any:
-    """A client for the local engine, or a `SandboxError` saying how to get one."""
-    try:
-        import docker
+_clients: dict[tuple[int, str | None], Any] = {}
+_clients_lock = threading.Lock()
 
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as exc:
-        raise SandboxError(
-            f"no Docker engine answers ({type(exc).__name__}): start Docker, or use --sandbox bwrap"
-        ) from None
-    return client
+
+def docker_client() -> Any:
+    """A client for the local engine, or a `SandboxError` saying how to get one. One per
+    process (a forked child makes its own) and engine address, pinged once: a sweep makes
+    hundreds of sandboxes, and a new client and ping cost each of them ~15 ms."""
+    where = (os.getpid(), os.environ.get("DOCKER_HOST"))
+    with _clients_lock:
+        client = _clients.get(where)
+        if client is not None:
+            return client
+        try:
+            import docker
+
+            client = docker.from_env(timeout=30)
+            client.ping()
+        except Exception as exc:
+            raise SandboxError(
+                f"no Docker engine answers ({type(exc).__name__}): start Docker, or use --sandbox bwrap"
+            ) from None
+        _clients[where] = client
+        return client
 
 
 class DockerSandbox(ShellSandbox):
@@ -37,6 +51,9 @@ class DockerSandbox(ShellSandbox):
 
     kind = "docker"
     oom_without_counter = True  # a remote engine hides its cgroups
+    #: How the keeper's Python is started in the container (an image without `python3` on
+    #: its PATH may carry one elsewhere).
+    keeper_python: tuple[str, ...] = ("python3",)
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         import docker.errors
@@ -61,16 +78,26 @@ class DockerSandbox(ShellSandbox):
             }
             self.started = time.monotonic()
             try:
-                self.container = client.containers.run(image, **_run_options(config, io, labels))
+                self.container = client.containers.run(
+                    image, **self._run_options(config, io, labels)
+                )
             except docker.errors.APIError as exc:
                 shutil.rmtree(self.tmp, ignore_errors=True)
                 raise SandboxError(
                     f"docker could not start the sandbox container: {exc.explanation or exc}"
                 ) from None
             lifecycle.track(self)
-        # The keeper runs as root in isolated mode (-I): nothing the agent writes is imported.
+        # The keeper runs as root in isolated mode (-I): nothing the agent writes is imported;
+        # without `site` (-S): it needs only the standard library, and starts faster.
         argv = ["docker", "exec", "-it", "-u", "0", "-w", "/", self.container.id]
-        argv += ["python3", "-I", "-c", Path(keeper.__file__).read_text(), str(config.uid)]
+        argv += [
+            *self.keeper_python,
+            "-I",
+            "-S",
+            "-c",
+            Path(keeper.__file__).read_text(),
+            str(config.uid),
+        ]
         argv += ["bash", "--noprofile", "--norc", "--noediting", "-i"]
         try:
             self.shell = ShellSession(
@@ -87,6 +114,12 @@ class DockerSandbox(ShellSandbox):
             self.close()
             raise
         self._oom_seen = self._oom_kills()
+
+    def _run_options(
+        self, config: SandboxConfig, io: Path, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """`containers.run`'s keyword arguments; a subclass adapts them to its images."""
+        return _run_options(config, io, labels)
 
     def _release(self) -> None:
         container = getattr(self, "container", None)
@@ -128,8 +161,6 @@ class DockerSandbox(ShellSandbox):
 
 def _hand_to(path: Path, uid: int) -> None:
     """Let the sandbox user write `path` (when we are root and it is not)."""
-    import os
-
     if os.geteuid() == 0:
         os.chown(path, uid, uid)
     path.chmod(0o755)
@@ -156,7 +187,7 @@ def _image(client: Any, config: SandboxConfig) -> str:
 
 def _run_options(config: SandboxConfig, io: Path, labels: dict[str, str]) -> dict[str, Any]:
     """`containers.run`'s keyword arguments: the container's limits, mounts and labels."""
-    from docker.types import Ulimit
+    from docker.types import LogConfig, Ulimit
 
     fsize = config.file_size_mb * 1024 * 1024
     return dict(
@@ -187,4 +218,7 @@ def _run_options(config: SandboxConfig, io: Path, labels: dict[str, str]) -> dic
         ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
         labels=labels,
         hostname="sandbox",
+        # The keep-alive prints nothing and commands' output never reaches the log; without
+        # a log driver the engine spent ~100 ms less CPU per container (of 300-450 ms).
+        log_config=LogConfig(type="none"),
     )

@@ -32,10 +32,14 @@ class _Closable(Protocol):
 
 
 def process_start_time(pid: int) -> str | None:
-    """The start time of `pid` in clock ticks since boot, None if it is not running."""
+    """The start time of `pid` in clock ticks since boot, None if it is not running. A
+    zombie (dead, not yet reaped by its parent) is not running: a sweep killed under a
+    parent that reaps late must not keep its workers and sandboxes alive meanwhile."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):  # field 3 of stat: the state
+            return None
         return fields[19]  # field 22 of stat; counted after the ")" that ends comm
     except (OSError, IndexError):
         return None
@@ -141,6 +145,15 @@ def close_all() -> None:
             pass
 
 
+_terminating = threading.Event()
+
+
+def terminating() -> bool:
+    """Whether this process got SIGTERM (its `SystemExit` is the signal's, not an agent's)."""
+    return _terminating.is_set()
+
+
 def _terminate(signum: int, frame: object) -> None:
     # Unwind like Ctrl-C does, so `with` blocks and `finally` clauses close sandboxes.
+    _terminating.set()
     raise SystemExit(128 + signum)

@@ -16,8 +16,10 @@ import os
 import select
 import shlex
 import shutil
+import signal
 import socket
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +130,20 @@ class ShellSession:
         if self.child is not None:
             self.child.close(force=True)
             self.child = None
+        self._close_reports()
+
+    def kill(self) -> None:
+        """Close for good, at once: SIGKILL and reap the shell's process. pexpect's own
+        close sleeps 0.1 s and more before it escalates, which a sweep paid per episode; the
+        sandbox is torn down right after, so nothing in it needs a gentler end."""
+        child, self.child = self.child, None
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+            child.ptyproc.delayafterclose = 0.0
+            with contextlib.suppress(Exception):  # reaped meanwhile: close still frees the fd
+                child.ptyproc.wait()
+            child.close(force=True)
         self._close_reports()
 
     def _close_reports(self) -> None:
@@ -405,6 +421,9 @@ def spawn(
     )
 
 
+_closing = threading.Lock()
+
+
 class ShellSandbox:
     """What the docker and bwrap backends share around their `ShellSession`: the episode's
     wall-clock limit, OOM reporting, file transfer and idempotent closing. A backend sets
@@ -460,14 +479,20 @@ class ShellSandbox:
         """The file's bytes; `FileTooLargeError` past `transfer_limit_bytes`."""
         return self.shell.get(path, self.config.command_timeout_s)
 
+    def begin_episode(self) -> None:
+        """Start the wall-clock limit now: for a sandbox made ahead of its episode."""
+        self.started = time.monotonic()
+
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+        # Atomic: a pool may close a sandbox on one thread while exit hooks do on another.
+        with _closing:
+            if self.closed:
+                return
+            self.closed = True
         lifecycle.untrack(self)
         shell = getattr(self, "shell", None)
         if shell is not None:
-            shell.close()
+            shell.kill()
         self._release()
         shutil.rmtree(self.tmp, ignore_errors=True)
 

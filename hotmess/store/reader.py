@@ -98,8 +98,62 @@ def _records(
     holds: Callable[[bytes], bool] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any], T]]:
     """(where, record, extra) for each non-blank line of `path` that `holds` admits, where
-    `parse(line)` gives (record, extra): the torn-line policy, and the check that each
-    record is a JSON object."""
+    `parse(line)` gives (record, extra): the torn-line policy, the check that each record
+    is a JSON object, and the supersession rule.
+
+    Superseded records are left out: `--resume` runs a censored episode again and appends
+    its new record, the old line stays. A censored record (an `infra_error`) is skipped when
+    a later line holds the same key; a first, cheap pass finds the keys on several lines."""
+    repeated = _repeated_keys(path, holds)
+    for item in _lines(path, parse, holds):
+        later = repeated.get(item[1].get("key")) if repeated else None
+        if later is not None:
+            repeated[item[1]["key"]] = later - 1
+            if later > 1 and _censored(item[1]):
+                continue
+        yield item
+
+
+def _censored(record: dict[str, Any]) -> bool:
+    outcome = record.get("outcome")
+    return isinstance(outcome, dict) and outcome.get("infra_error") is not None
+
+
+_KEY_FIRST = b'{"key":"'
+"""How every line the store writes starts (`key` is the record's first field)."""
+
+
+def _repeated_keys(path: Path, holds: Callable[[bytes], bool] | None) -> dict[Any, int]:
+    """How many whole lines hold each key that is on more than one (a resumed sweep's
+    reruns), reading the record's own key without parsing the line where it can. A torn
+    last line (no newline: each line is one write) supersedes nothing."""
+    counts: dict[Any, int] = {}
+    with _open(path) as handle:
+        for line in handle:
+            if not line.endswith(b"\n") or (holds is not None and not holds(line)):
+                continue
+            key: Any = None
+            if line.startswith(_KEY_FIRST):
+                end = line.find(b'"', len(_KEY_FIRST))
+                value = line[len(_KEY_FIRST) : end]
+                if end > 0 and b"\\" not in value:
+                    key = value.decode(errors="replace")
+            if key is None and line.strip():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # the main pass says what is wrong with it
+                key = record.get("key") if isinstance(record, dict) else None
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+    return {key: n for key, n in counts.items() if n > 1}
+
+
+def _lines(
+    path: Path,
+    parse: Callable[[bytes], tuple[Any, T]],
+    holds: Callable[[bytes], bool] | None = None,
+) -> Iterator[tuple[str, dict[str, Any], T]]:
     handle = _open(path)
     bad_line: tuple[int, str] | None = None
     with handle:
@@ -128,7 +182,7 @@ def _records(
             f"{path}, line {bad_line[0]}: skipping a torn last line ({bad_line[1]}); the "
             "sweep was probably stopped while writing it",
             TornLineWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 

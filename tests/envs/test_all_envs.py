@@ -11,11 +11,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from hotmess.agents import make_agent
-from hotmess.envs import env_class, env_ids, make_env
+from hotmess.envs import env_class, generated_env_ids, make_env
 from hotmess.runner import run_episode
 from hotmess.runner.cells import agent_seed
 
-ALL = env_ids()
+ALL = generated_env_ids()
 SANDBOXED = [env_id for env_id in ALL if env_class(env_id).needs_sandbox]
 PURE = [env_id for env_id in ALL if not env_class(env_id).needs_sandbox]
 HORIZONS = [1, 2, 4, 8, 16, 32, 64]
@@ -90,7 +90,13 @@ def test_docker_and_bwrap_give_the_same_episode(env_id, docker_ready, bwrap_read
 @pytest.mark.parametrize("env_id", ALL)
 def test_random_almost_never_succeeds(env_id, bwrap_ready, open_env):
     env = open_env(env_id, horizon=4, sandbox="bwrap")
-    assert sum(success(env, "random", range(12))) <= 2
+    wins = sum(success(env, "random", range(12)))
+    if env.unwrapped.outcome_kind == "categorical":
+        # The submit schema names the choices, so a random call names one: chance is one
+        # in four colours, 3 of 12; more than twice that would be no longer random.
+        assert wins <= 6
+    else:
+        assert wins <= 2
 
 
 @pytest.mark.bwrap

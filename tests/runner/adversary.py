@@ -15,6 +15,11 @@ def call(tool: str, **arguments: Any) -> str:
     return json.dumps({"tool": tool, "arguments": arguments})
 
 
+FILL = (
+    "for i in 1 2 3 4 5; do head -c 250M /dev/zero > fill$i; done; "
+    "head -c 250M /dev/zero > /tmp/fill; df -k . /tmp"
+)
+
 ATTACKS: dict[str, list[Any]] = {
     "returns_none": [None],
     "returns_int": [3],
@@ -29,6 +34,15 @@ ATTACKS: dict[str, list[Any]] = {
         call("submit", answer="x"),
     ],
     "mkdir_cmd": [call("bash", command="mkdir -p /hm/cmd"), call("submit", answer="x")],
+    # Fill the workdir (and /tmp) past the sandbox's memory, then end the shell, so a new
+    # one must start in a full sandbox; then use it.
+    "fill_work": [
+        call("bash", command=FILL),
+        call("bash", command="exit"),
+        call("bash", command="echo alive; df -k . /tmp"),
+        call("write_file", path="note.txt", content="x" * 4096),
+        call("submit", answer="x"),
+    ],
 }
 
 

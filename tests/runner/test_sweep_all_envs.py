@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hotmess.envs import env_class, env_ids
+from hotmess.envs import env_class, generated_env_ids
 from hotmess.runner import SweepConfig, run_sweep
 from hotmess.scoring import score_run
 
@@ -18,7 +18,7 @@ METRICS = {"scalar": {"mse"}, "categorical": {"kl", "brier", "zero_one"}, "tests
 @pytest.mark.bwrap
 def test_noisy_sweep_over_all_envs_scores_every_fitting_decomposition(tmp_path, bwrap_ready):
     out = tmp_path / "run"
-    envs = env_ids()
+    envs = generated_env_ids()
     horizons = [1, 2, 4, 8, 16]
     result = run_sweep(
         SweepConfig(

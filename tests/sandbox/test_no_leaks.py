@@ -1,8 +1,10 @@
 """Nothing leaks: after a normal exit, an exception, SIGINT, SIGTERM, or SIGKILL followed by
-`hotmess janitor`, no container, sandbox process, cgroup or host directory is left."""
+`hotmess janitor`, no container, sandbox process, cgroup or host directory is left; the same
+for a sweep whose warm-sandbox pool holds sandboxes started ahead of their episodes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hotmess.sandbox import lifecycle
 from hotmess.sandbox.lifecycle import TMP_PREFIX
 
 OWNER = textwrap.dedent(
@@ -28,6 +31,57 @@ OWNER = textwrap.dedent(
             raise RuntimeError("the agent crashed")
         if mode != "normal":
             time.sleep(600)
+    """
+)
+
+
+# A sweep with 2 warm sandboxes per episode slot, whose agent (a module, so pool workers
+# import it too), at its first action, waits until its process's sandboxes exist (3
+# directories: the episode's and 2 warm), says READY, then ends normally, crashes (the
+# agent's exception is counted; the one from the sweep's callback escapes it), or waits for
+# a signal.
+POOLED_AGENT = textwrap.dedent(
+    """
+    import glob, os, tempfile, time
+
+    class Agent:
+        ready = False
+
+        def reset(self, task, seed):
+            self.oracle = task.oracle
+
+        def act(self, observation):
+            mode = os.environ["HM_LEAK_MODE"]
+            if not Agent.ready:
+                Agent.ready = True
+                mine = f"{tempfile.gettempdir()}/hotmess-sbx-{os.getpid()}-*"
+                deadline = time.monotonic() + 120
+                while len(glob.glob(mine)) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                print("READY", len(glob.glob(mine)), flush=True)
+                if mode == "exception":
+                    raise RuntimeError("the agent crashed")
+                while mode == "wait":
+                    time.sleep(0.1)
+            return self.oracle.act(observation)
+    """
+)
+POOLED_OWNER = textwrap.dedent(
+    """
+    import os, sys
+    from hotmess.runner import SweepConfig, run_sweep
+    kind, mode, out, executor = sys.argv[1:5]
+
+    def stored(done):
+        if mode == "exception":
+            raise RuntimeError("the sweep's caller crashed")
+
+    config = SweepConfig(
+        envs=["hotmess/FileChain-v0"], agents=["leak_agent:Agent"], horizons=[2], tasks=2,
+        samples=2, sandbox=kind, warm_sandboxes=2, out=out, executor=executor, workers=2,
+    )
+    result = run_sweep(config, on_episode=stored)
+    assert result.ran == 4, result
     """
 )
 
@@ -68,17 +122,30 @@ def leftovers(pid: int, kind: str) -> list[str]:
     return found
 
 
-def start_owner(kind: str, mode: str) -> subprocess.Popen[str]:
+def start_owner(
+    kind: str, mode: str, pooled: Path | None = None, executor: str = "serial"
+) -> subprocess.Popen[str]:
+    """A process that owns a sandbox (`OWNER`) or, with `pooled` (a directory for the run
+    and the agent's module), a sweep with warm sandboxes (`POOLED_OWNER`)."""
+    argv, env = [sys.executable, "-c", OWNER, kind, mode], None
+    if pooled is not None:
+        (pooled / "leak_agent.py").write_text(POOLED_AGENT)
+        argv = [sys.executable, "-c", POOLED_OWNER, kind, mode, str(pooled / "run"), executor]
+        path = os.pathsep.join(filter(None, [str(pooled), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path, "HM_LEAK_MODE": mode}
     child = subprocess.Popen(
-        [sys.executable, "-c", OWNER, kind, mode],
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
+        env=env,
     )
     assert child.stdout is not None
     line = child.stdout.readline()
-    assert line.strip() == "READY", child.stderr.read() if child.stderr else ""
+    assert line.split()[:1] == ["READY"], child.stderr.read() if child.stderr else ""
+    if pooled is not None:  # the episode's sandbox and the pool's two were all there
+        assert int(line.split()[1]) >= 3, line
     return child
 
 
@@ -137,3 +204,99 @@ def test_janitor_leaves_live_owners_alone(sandbox_kind):
 
         janitor()
     assert wait_clean(child.pid, sandbox_kind) == []
+
+
+# The warm-sandbox pool: its sandboxes, started ahead of their episodes, go too.
+
+
+@pytest.mark.parametrize("mode", ["normal", "exception"])
+def test_pool_leaves_nothing_after_normal_end_or_exception(sandbox_kind, mode, tmp_path):
+    child = start_owner(sandbox_kind, mode, tmp_path)
+    _, stderr = child.communicate(timeout=180)
+    assert (child.returncode == 0) == (mode == "normal"), stderr
+    if mode == "exception":
+        assert "the sweep's caller crashed" in stderr
+    assert wait_clean(child.pid, sandbox_kind) == []
+
+
+def held_by(owners: set[int], kind: str) -> list[str]:
+    """What sandboxes made by any of `owners` (a sweep and its episode workers) hold."""
+    return [thing for pid in owners for thing in leftovers(pid, kind)]
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGINT, signal.SIGINT], [signal.SIGTERM]])
+def test_pool_leaves_nothing_after_ctrl_c_or_sigterm(sandbox_kind, signals, tmp_path):
+    child = start_owner(sandbox_kind, "wait", tmp_path)
+    # The serial executor's episodes run in a supervised worker: it owns the sandboxes.
+    owners = {child.pid} | descendants(child.pid)
+    assert len(held_by(owners, sandbox_kind)) >= 3  # the warm ones are really there
+    for signum in signals:  # Ctrl-C twice: stop after the episode, then abandon it
+        child.send_signal(signum)
+        time.sleep(0.5)
+    child.communicate(timeout=120)
+    assert child.returncode != 0
+    assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []
+
+
+def test_janitor_finds_every_pooled_sandbox_after_sigkill(sandbox_kind, tmp_path):
+    child = start_owner(sandbox_kind, "wait", tmp_path)
+    owners = {child.pid} | descendants(child.pid)
+    # kill -9 of the sweep and its worker at once (the OOM killer, `kill -9 -PGID`): nobody
+    # is left to close anything, so only the janitor can.
+    for pid in owners:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    child.wait(timeout=30)  # not communicate(): its workers may hold its pipes a while longer
+    deadline = time.monotonic() + 30
+    while any(lifecycle.process_start_time(pid) for pid in owners) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(held_by(owners, sandbox_kind)) >= 3  # the episode's and the warm ones outlived them
+    result = subprocess.run(
+        [sys.executable, "-m", "hotmess", "janitor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (the fork server and the pool's workers)."""
+    parents: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int(
+                    (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_pool_workers_pooled_sandboxes_go_when_the_sweep_is_killed(sandbox_kind, tmp_path):
+    child = start_owner(sandbox_kind, "wait", tmp_path, executor="pool")
+    owners = descendants(child.pid)
+    held = [thing for pid in owners for thing in leftovers(pid, sandbox_kind)]
+    assert len(held) >= 3  # a worker's episode sandbox and its warm ones
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)  # not communicate(): its workers may hold its pipes a while longer
+    # The workers notice their sweep died and close what they hold; the janitor takes the rest.
+    deadline = time.monotonic() + 60
+    while any(lifecycle.process_start_time(pid) for pid in owners) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    result = subprocess.run(
+        [sys.executable, "-m", "hotmess", "janitor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []

@@ -100,10 +100,7 @@ class WarmSandboxes:
                 raise
             return None  # made again on the caller's thread, which reports the error as before
         shell = getattr(box, "shell", None)
-        child = getattr(shell, "child", None)
-        if getattr(box, "closed", False) or (
-            shell is not None and (child is None or not child.isalive())
-        ):
+        if getattr(box, "closed", False) or (shell is not None and not shell.alive):
             self.give_back(box)
             return None
         return box

@@ -73,6 +73,8 @@ def default_kind() -> str:
 def resolve_kind(kind: str | None = None) -> str:
     """The backend `kind` names; `auto` becomes docker or bwrap, whichever works here."""
     kind = kind or default_kind()
+    if kind in BACKENDS:  # without reading every installed package's entry points (~20 ms)
+        return kind
     if kind != "auto":
         if kind not in backend_names():
             raise ConfigError(

@@ -45,19 +45,121 @@ KEEPER_FD = 3
 
 
 class _Ended(Exception):
-    """The shell's terminal closed: the shell is gone."""
+    """The shell is gone; `code` is its exit status as a shell reports one."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Terminal:
+    """The host's end of a shell's terminal: a pseudo-terminal of a process on the host
+    (`PtyTerminal`), or a keeper's relay over a container's attached stdio (docker)."""
+
+    #: What to `select` on for `read`.
+    fd: int
+
+    def send(self, data: bytes) -> None:
+        """Type `data` on the terminal."""
+        raise NotImplementedError
+
+    def read(self) -> bytes | None:
+        """What the terminal printed (possibly nothing yet); None once it is gone."""
+        raise NotImplementedError
+
+    def start_shell(self, key: bytes) -> None:
+        """Hand the keeper the key it signs the shell's reports with."""
+        raise NotImplementedError
+
+    def interrupt(self) -> None:
+        """Ctrl-C."""
+        self.send(b"\x03")
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def exit_code(self) -> int:
+        """After `read` returned None: how the shell (or its keeper) ended."""
+        raise NotImplementedError
+
+    def tail(self) -> str:
+        """What the terminal printed last, for an error message."""
+        deadline = time.monotonic() + 0.5
+        seen = b""
+        while (left := deadline - time.monotonic()) > 0 and select.select([self.fd], [], [], left)[
+            0
+        ]:
+            chunk = self.read()
+            if chunk is None:
+                break
+            seen = (seen + chunk)[-4096:]
+        return seen.decode(errors="replace").strip()[-500:]
+
+    def end(self) -> None:
+        """End this shell, before another is started in its place."""
+        self.kill()
+
+    def kill(self) -> None:
+        """End for good, at once."""
+        raise NotImplementedError
+
+
+class PtyTerminal(Terminal):
+    """The pseudo-terminal of a process pexpect started on the host (bwrap, or
+    `docker exec -it`)."""
+
+    def __init__(self, process: pexpect.spawn) -> None:
+        self.process = process
+        self.fd = int(process.child_fd)
+        process.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default
+
+    def send(self, data: bytes) -> None:
+        self.process.send(data)
+
+    def read(self) -> bytes | None:
+        try:
+            return os.read(self.fd, 1 << 16) or None
+        except OSError:
+            return None
+
+    def start_shell(self, key: bytes) -> None:
+        self.send(key + b"\n")
+
+    def alive(self) -> bool:
+        return bool(self.process.isalive())
+
+    def exit_code(self) -> int:
+        self.process.close()  # reaps the process, so its exit status is known
+        if self.process.exitstatus is not None:
+            return int(self.process.exitstatus)
+        return 128 + (self.process.signalstatus or 0)
+
+    def end(self) -> None:
+        self.process.close(force=True)
+
+    def kill(self) -> None:
+        """SIGKILL and reap the process. pexpect's own close sleeps 0.1 s and more before
+        it escalates, which a sweep paid per episode; the sandbox is torn down right after,
+        so nothing in it needs a gentler end."""
+        process = self.process
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.ptyproc.delayafterclose = 0.0
+        with contextlib.suppress(Exception):  # reaped meanwhile: close still frees the fd
+            process.ptyproc.wait()
+        process.close(force=True)
 
 
 class ShellSession:
-    """One interactive bash in a sandbox. `spawn(fd)` starts the process that runs it: on
-    the host with the report socket `fd` passed down (bwrap), or, with `keeper=True`, a
-    root keeper inside the sandbox that starts the shell and signs its reports (docker:
-    no fd crosses `docker exec`). `kill_foreground` SIGKILLs the job the terminal is
-    running when Ctrl-C was not enough; the backend knows how to reach it."""
+    """One interactive bash in a sandbox. `spawn(fd)` gives the terminal of the process
+    that runs it: on the host with the report socket `fd` passed down (bwrap), or, with
+    `keeper=True`, a root keeper inside the sandbox that starts the shell and signs its
+    reports (docker: no fd crosses into the container). `kill_foreground` SIGKILLs the job
+    the terminal is running when Ctrl-C was not enough; the backend knows how to reach it."""
 
     def __init__(
         self,
-        spawn: Callable[[int | None], pexpect.spawn],
+        spawn: Callable[[int | None], Terminal],
         io_host: Path,
         io_inside: str,
         workdir: str,
@@ -79,7 +181,8 @@ class ShellSession:
         self._reports: socket.socket | None = None
         self._report_fd = KEEPER_FD
         self._shell_sender = 0
-        self.child: pexpect.spawn | None = None
+        self._window = b""
+        self.terminal: Terminal | None = None
         self.shell_pid = 0
         """The shell's PID as seen inside the sandbox."""
         self.restarts = 0
@@ -88,30 +191,31 @@ class ShellSession:
     # -- life cycle ---------------------------------------------------------------------
 
     def _start(self) -> None:
+        self._window = b""
         if self._keeper:
-            child = self._spawn(None)
+            terminal = self._spawn(None)
             self._key = new_nonce().encode()
-            child.send(self._key + b"\n")
         else:
             self._reports, theirs = keeper.report_socket()
             self._report_fd = theirs.fileno()
             try:
-                child = self._spawn(self._report_fd)
+                terminal = self._spawn(self._report_fd)
             finally:
                 theirs.close()
-        child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default
-        self.child = child
+        self.terminal = terminal
         nonce = new_nonce()
-        child.send(
-            "stty -echo 2>/dev/null; PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE; set +o history; "
-            f"cd {shlex.quote(self.workdir)}; {self._report(nonce, '$$')}\n"
-        )
         try:
+            if self._keeper:
+                terminal.start_shell(self._key)
+            terminal.send(
+                "stty -echo 2>/dev/null; PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE; set +o history; "
+                f"cd {shlex.quote(self.workdir)}; {self._report(nonce, '$$')}\n".encode()
+            )
             self.shell_pid = self._await(nonce, START_TIMEOUT_S, trust_first=True)
-        except (_Ended, TimeoutError):
-            self.child = None
-            before = self._tail(child)
-            child.close(force=True)
+        except (_Ended, TimeoutError, OSError):
+            self.terminal = None
+            before = terminal.tail()
+            terminal.end()
             self._close_reports()
             raise RuntimeError(
                 f"the sandbox shell did not start: {before or 'no output'}"
@@ -127,24 +231,35 @@ class ShellSession:
         self._start()
 
     def close(self) -> None:
-        if self.child is not None:
-            self.child.close(force=True)
-            self.child = None
+        if self.terminal is not None:
+            self.terminal.end()
+            self.terminal = None
         self._close_reports()
 
     def kill(self) -> None:
-        """Close for good, at once: SIGKILL and reap the shell's process. pexpect's own
-        close sleeps 0.1 s and more before it escalates, which a sweep paid per episode; the
-        sandbox is torn down right after, so nothing in it needs a gentler end."""
-        child, self.child = self.child, None
-        if child is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, signal.SIGKILL)
-            child.ptyproc.delayafterclose = 0.0
-            with contextlib.suppress(Exception):  # reaped meanwhile: close still frees the fd
-                child.ptyproc.wait()
-            child.close(force=True)
+        """Close for good, at once: the sandbox is torn down right after."""
+        terminal, self.terminal = self.terminal, None
+        if terminal is not None:
+            terminal.kill()
         self._close_reports()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the shell can take a command without being restarted first: its
+        terminal is open and, with a keeper, the keeper has not said the shell ended."""
+        terminal = self.terminal
+        if terminal is None or not terminal.alive():
+            return False
+        try:
+            while self._keeper and select.select([terminal.fd], [], [], 0)[0]:
+                chunk = terminal.read()
+                if chunk is None:
+                    return False
+                self._window = self._window[-200:] + chunk
+                self._signed("")  # only the line saying the shell ended can match
+        except _Ended:
+            return False
+        return True
 
     def _close_reports(self) -> None:
         if self._reports is not None:
@@ -153,40 +268,44 @@ class ShellSession:
 
     @property
     def terminal_fd(self) -> int:
-        assert self.child is not None
-        return int(self.child.child_fd)
+        assert self.terminal is not None
+        return self.terminal.fd
 
     # -- waiting for a report the agent cannot forge ---------------------------------------
 
     def _await(self, nonce: str, timeout: float, *, trust_first: bool = False) -> int:
         """The value the shell reports with `nonce`. Terminal output is read only to keep
         the terminal flowing and, with a keeper, to find its signed lines: a bounded window,
-        so a flood costs no memory. Raises `TimeoutError`, or `_Ended` if the shell died."""
-        assert self.child is not None
+        kept from one call to the next (a line may arrive with the one before it), so a
+        flood costs no memory. Raises `TimeoutError`, or `_Ended` if the shell died."""
+        terminal = self.terminal
+        assert terminal is not None
         deadline = time.monotonic() + timeout
-        terminal = self.child.child_fd
-        window = b""
+        if self._keeper and (value := self._signed(nonce)) is not None:
+            return value
         while (remaining := deadline - time.monotonic()) > 0:
-            watched = [terminal] + ([self._reports] if self._reports is not None else [])
+            watched = [terminal.fd] + ([self._reports] if self._reports is not None else [])
             for ready in select.select(watched, [], [], remaining)[0]:
-                if ready is terminal:
-                    try:
-                        chunk = os.read(terminal, 1 << 16)
-                    except OSError:
-                        chunk = b""
-                    if not chunk:
-                        raise _Ended
-                    window = window[-200:] + chunk
-                    if self._keeper and (value := self._signed(window, nonce)) is not None:
+                if ready == terminal.fd:
+                    chunk = terminal.read()
+                    if chunk is None:
+                        raise _Ended(terminal.exit_code())
+                    self._window = self._window[-200:] + chunk
+                    if self._keeper and (value := self._signed(nonce)) is not None:
                         return value
                 elif (value := self._socket_report(nonce, trust_first)) is not None:
                     return value
         raise TimeoutError
 
-    def _signed(self, window: bytes, nonce: str) -> int | None:
-        for match in keeper.SIGNED_LINE.finditer(window):
+    def _signed(self, nonce: str) -> int | None:
+        """The value of the keeper's line for `nonce` in the window, dropping the window up
+        to it; `_Ended` for its line saying the shell ended."""
+        for match in keeper.SIGNED_LINE.finditer(self._window):
             said, value, mac = (group.decode() for group in match.groups())
-            if said == nonce and mac == keeper.sign(self._key, said, int(value)):
+            if said in (nonce, keeper.ENDED) and mac == keeper.sign(self._key, said, int(value)):
+                self._window = self._window[match.end() :]
+                if said == keeper.ENDED:
+                    raise _Ended(int(value))
                 return int(value)
         return None
 
@@ -203,37 +322,26 @@ class ShellSession:
             self._shell_sender = report[0]
         return report[2] if report[0] == self._shell_sender else None
 
-    @staticmethod
-    def _tail(child: pexpect.spawn) -> str:
-        with contextlib.suppress(Exception):
-            return child.read_nonblocking(4096, 0.5).decode(errors="replace").strip()[-500:]
-        return ""
-
     # -- commands -----------------------------------------------------------------------
 
     def run(self, cmd: str, timeout: float) -> ExecResult:
         """Run `cmd` (any bash, several lines, heredocs) in the persistent shell."""
-        if self.child is None or not self.child.isalive():
+        if not self.alive:
             self.restart()
-        assert self.child is not None
+        assert self.terminal is not None
         nonce = new_nonce()
         self._write_host_file("cmd", cmd.encode(errors="surrogateescape"))
         io, fd = self.io_inside, self._report_fd
-        # The report socket is closed for the command, so the processes it starts never hold it.
-        self.child.send(
-            f"{{ . {io}/cmd ; }} </dev/null >{io}/out 2>{io}/err {fd}>&-; {self._report(nonce, '$?')}\n"
-        )
         note = ""
         timed_out = False
         try:
-            exit_code = self._await(nonce, timeout)
-        except _Ended:
-            self.child.close()  # reaps the process, so its exit status is known
-            exit_code = (
-                self.child.exitstatus
-                if self.child.exitstatus is not None
-                else 128 + (self.child.signalstatus or 0)
+            # The report socket is closed for the command, so the processes it starts never hold it.
+            self.terminal.send(
+                f"{{ . {io}/cmd ; }} </dev/null >{io}/out 2>{io}/err {fd}>&-; {self._report(nonce, '$?')}\n".encode()
             )
+            exit_code = self._await(nonce, timeout)
+        except _Ended as ended:
+            exit_code = ended.code
             note = f"[the command ended the shell; a new shell was started in {self.workdir}]"
             self.restart()
         except TimeoutError:
@@ -249,9 +357,10 @@ class ShellSession:
 
     def _recover(self, timeout: float) -> str:
         """After a time-out: Ctrl-C, then SIGKILL the foreground job, then a new shell."""
-        assert self.child is not None
+        assert self.terminal is not None
         message = f"[command timed out after {timeout:g} s and was killed]"
-        self.child.sendcontrol("c")
+        with contextlib.suppress(OSError):
+            self.terminal.interrupt()
         if self._sync(INTERRUPT_GRACE_S):
             return message
         self._kill_foreground(self)
@@ -262,10 +371,10 @@ class ShellSession:
 
     def _sync(self, wait: float) -> bool:
         """Whether the shell reports a fresh nonce within `wait` seconds."""
-        assert self.child is not None
+        assert self.terminal is not None
         nonce = new_nonce()
         try:
-            self.child.send(f"\n{self._report(nonce, '0')}\n")
+            self.terminal.send(f"\n{self._report(nonce, '0')}\n".encode())
             self._await(nonce, wait)
             return True
         except (OSError, _Ended, TimeoutError):
@@ -398,7 +507,7 @@ def spawn(
     env: dict[str, str] | None = None,
     preexec_fn: Callable[[], Any] | None = None,
     pass_fd: int | None = None,
-) -> pexpect.spawn:
+) -> PtyTerminal:
     """Start `argv` on a new pseudo-terminal (wide, so nothing wraps), with `pass_fd`
     inherited at the same number."""
 
@@ -408,16 +517,18 @@ def spawn(
         if preexec_fn is not None:
             preexec_fn()
 
-    return _Spawn(
-        argv[0],
-        argv[1:],
-        env=env,
-        echo=False,
-        encoding=None,
-        dimensions=(50, 500),
-        preexec_fn=prepare,
-        pass_fds=() if pass_fd is None else (pass_fd,),
-        timeout=None,
+    return PtyTerminal(
+        _Spawn(
+            argv[0],
+            argv[1:],
+            env=env,
+            echo=False,
+            encoding=None,
+            dimensions=(50, 500),
+            preexec_fn=prepare,
+            pass_fds=() if pass_fd is None else (pass_fd,),
+            timeout=None,
+        )
     )
 
 

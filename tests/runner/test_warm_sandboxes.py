@@ -111,8 +111,9 @@ def test_a_warm_sandbox_whose_shell_died_is_not_handed_out(bwrap_ready: None) ->
     with WarmSandboxes(1) as pool:
         pool.give_back(pool.take("bwrap", OPTIONS))
         (dead,) = warm_ones(pool)
-        os.kill(dead.shell.child.pid, signal.SIGKILL)  # type: ignore[attr-defined]
-        dead.shell.child.wait()  # type: ignore[attr-defined]
+        shell = dead.shell.terminal.process  # type: ignore[attr-defined]
+        os.kill(shell.pid, signal.SIGKILL)
+        shell.wait()
         box = pool.take("bwrap", OPTIONS)
         assert box is not dead and box.exec("echo alive").stdout == "alive\n"
         assert pool.misses == 2

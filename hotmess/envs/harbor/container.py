@@ -56,6 +56,10 @@ def tar_directory(source: Path) -> bytes:
 class HarborSandbox(DockerSandbox):
     """A container of a Harbor task's image; `config.uid` is the agent's user (0 allowed)."""
 
+    #: `kill_everything` restarts the container, so its own process must be one that can
+    #: be restarted unattended (`sleep`), and the shell is started with `docker exec`.
+    keeper_relay = False
+
     def __init__(
         self,
         config: SandboxConfig,
@@ -108,6 +112,9 @@ class HarborSandbox(DockerSandbox):
             entrypoint=["sleep"],
             command=["infinity"],
             cap_add=CAPABILITIES,
+            # Docker's own network set-up, so /etc/hosts is Docker's (writable, as Harbor has it).
+            network_disabled=False,
+            volumes={str(io_dir): options["volumes"][str(io_dir)]},
         )
         return options
 

@@ -367,8 +367,6 @@ def measure(rows: list[Row], rounds: int, n: int, client: Any) -> None:
 def profile_hotmess(n: int) -> dict[str, float]:
     """Median milliseconds of each phase of `create("docker")` and `close()`, timed by
     wrapping the functions the Docker backend calls (nothing in hotmess is changed)."""
-    import docker.models.containers
-
     from hotmess.sandbox import docker as backend
     from hotmess.sandbox import shell
 
@@ -377,10 +375,12 @@ def profile_hotmess(n: int) -> dict[str, float]:
         (backend, "docker_client", "engine client + ping"),
         (backend, "_image", "image lookup"),
         (backend.lifecycle, "make_tmp_dir", "host I/O directory"),
-        (docker.models.containers.ContainerCollection, "run", "container create + start"),
-        (shell.ShellSession, "_start", "docker exec -it + keeper + bash ready"),
+        (backend, "_create", "container create"),
+        (backend.AttachedKeeper, "__init__", "attach to the container"),
+        (backend.DockerSandbox, "_start_container", "container start"),
+        (shell.ShellSession, "_start", "keeper's shell ready"),
         (backend.DockerSandbox, "_oom_kills", "OOM counter read"),
-        (shell.ShellSession, "close", "close: shell"),
+        (shell.ShellSession, "kill", "close: shell"),
         (backend.DockerSandbox, "_release", "close: container remove -f"),
     ]
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in targets]

@@ -110,7 +110,7 @@ class DockerSandbox(ShellSandbox):
                 if relay:
                     self.container = _create(client, image, options)
                     terminal = AttachedKeeper(client, self.container)
-                    client.api.start(self.container.id)
+                    self._start_container()
                 else:
                     self.container = client.containers.run(image, **options)
             except BaseException as exc:
@@ -144,6 +144,9 @@ class DockerSandbox(ShellSandbox):
             self.close()
             raise
         self._oom_seen = self._oom_kills()
+
+    def _start_container(self) -> None:
+        self.container.client.api.start(self.container.id)
 
     def _run_options(
         self, config: SandboxConfig, io: Path, labels: dict[str, str]

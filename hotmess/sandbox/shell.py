@@ -86,13 +86,14 @@ class Terminal:
         """What the terminal printed last, for an error message."""
         deadline = time.monotonic() + 0.5
         seen = b""
-        while (left := deadline - time.monotonic()) > 0 and select.select([self.fd], [], [], left)[
-            0
-        ]:
-            chunk = self.read()
-            if chunk is None:
-                break
-            seen = (seen + chunk)[-4096:]
+        with contextlib.suppress(OSError, ValueError):  # closed already: what was seen
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([self.fd], [], [], left)[0]:
+                    break
+                chunk = self.read()
+                if chunk is None:
+                    break
+                seen = (seen + chunk)[-4096:]
         return seen.decode(errors="replace").strip()[-500:]
 
     def end(self) -> None:

@@ -122,6 +122,30 @@ def test_a_warm_sandbox_whose_shell_died_is_not_handed_out(bwrap_ready: None) ->
 
 
 @pytest.mark.docker
+def test_a_warm_container_whose_shell_died_is_not_handed_out(docker_ready: str) -> None:
+    """In a container the keeper outlives the shell and says when it ended; the pool
+    hears it and makes a new sandbox instead."""
+    with WarmSandboxes(1) as pool:
+        pool.give_back(pool.take("docker", OPTIONS))
+        (dead,) = warm_ones(pool)
+        shell = dead.shell  # type: ignore[attr-defined]
+        assert shell.alive
+        killed = dead.container.exec_run(  # type: ignore[attr-defined]
+            ["kill", "-KILL", str(shell.shell_pid)], user="1000"
+        )
+        assert killed.exit_code == 0, killed.output
+        deadline = time.monotonic() + 30
+        while shell.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not shell.alive
+        box = pool.take("docker", OPTIONS)
+        assert box is not dead and box.exec("echo alive").stdout == "alive\n"
+        assert pool.misses == 2
+        pool.give_back(box)
+    assert dead.closed  # type: ignore[attr-defined]
+
+
+@pytest.mark.docker
 def test_a_sandbox_that_cannot_start_fails_as_it_would_without_the_pool(docker_ready: str) -> None:
     options = {**OPTIONS, "image": "hotmess-no-such-image:0"}
     with pytest.raises(SandboxError) as cold:

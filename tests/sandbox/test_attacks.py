@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from hotmess.sandbox import create
-from hotmess.sandbox.base import FileTooLargeError
+from hotmess.sandbox import create, keeper
+from hotmess.sandbox.base import FileTooLargeError, new_nonce
 
 #: Markers of every protocol hotmess has used, for the next 400 sequential nonces.
 FORGE = (
@@ -43,6 +43,23 @@ def available(kind: str) -> bool:
     if kind == "bwrap":
         return bwrap_available() is None
     return docker_available() is None and image_exists(image_tag())
+
+
+@pytest.mark.docker
+def test_the_shell_cannot_report_its_own_end(docker_ready):
+    """The keeper signs a line saying the shell ended only when it has: a report the shell
+    itself sends with that line's nonce (as code the agent got into the shell process could)
+    is not signed, so the host neither restarts the shell nor loses the command's result."""
+    with create("docker", command_timeout_s=30) as box:
+        shell = box.shell
+        assert shell.terminal is not None
+        nonce = new_nonce()
+        shell.terminal.send(
+            f"printf '%s %d\\n' {keeper.ENDED} 0 >&3; printf '%s %d\\n' {nonce} 7 >&3\n".encode()
+        )
+        assert shell._await(nonce, 30) == 7
+        assert shell.alive and box.exec("echo still").stdout == "still\n"
+        assert shell.restarts == 0
 
 
 def test_a_fork_bomb_in_one_sandbox_leaves_the_others_alone(sandbox_kind):

@@ -190,6 +190,36 @@ def test_janitor_cleans_up_after_sigkill(sandbox_kind):
     assert wait_clean(child.pid, sandbox_kind) == []
 
 
+@pytest.mark.docker
+def test_a_killed_owners_container_ends_by_itself_before_the_janitor_runs(docker_ready):
+    """The keeper is the container's process and its stdin is the owner's connection: when
+    the owner dies, the keeper kills the agent's processes and the container stops, so
+    nothing runs on while the container waits for the janitor to remove it."""
+    import docker
+
+    child = start_owner("docker", "wait")
+    owned = {"label": f"org.hotmess.sandbox.owner-pid={child.pid}"}
+    client = docker.from_env()
+    (container,) = client.containers.list(filters=owned)
+    assert "sleep 600" in container.exec_run(["ps", "-eo", "args"]).output.decode()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while container.status != "exited" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        container.reload()
+    assert container.status == "exited"
+    janitor = subprocess.run(
+        [sys.executable, "-m", "hotmess", "janitor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert janitor.returncode == 0, janitor.stderr
+    assert wait_clean(child.pid, "docker") == []
+
+
 def test_janitor_leaves_live_owners_alone(sandbox_kind):
     child = start_owner(sandbox_kind, "wait")
     try:

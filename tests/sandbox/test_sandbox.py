@@ -129,6 +129,22 @@ def test_no_network_not_even_the_hosts_loopback(sandbox):
         server.shutdown()
 
 
+def test_localhost_is_named_and_served_inside_the_sandbox(sandbox):
+    """Without a network the sandbox still has its own loopback, and `localhost` resolves
+    (the Docker backend skips the engine's network set-up and writes /etc/hosts itself)."""
+    server = "import http.server as h; h.HTTPServer(('127.0.0.1', 8765), h.SimpleHTTPRequestHandler).serve_forever()"
+    sandbox.exec(f'echo served > page; (python3 -c "{server}" >/dev/null 2>&1 &)')
+    fetch = (
+        "import time, urllib.request as u\n"
+        "for _ in range(100):\n"
+        "    try: print(u.urlopen('http://localhost:8765/page', timeout=5).read().decode()); break\n"
+        "    except OSError: time.sleep(0.1)\n"
+    )
+    sandbox.write_file("fetch.py", fetch)
+    assert sandbox.exec("python3 fetch.py").stdout == "served\n"
+    assert "127.0.0.1" in sandbox.exec("getent hosts localhost || getent ahosts localhost").stdout
+
+
 def test_a_fork_bomb_is_contained(sandbox):
     result = sandbox.exec("bomb() { bomb | bomb & }; bomb; sleep 2; echo survived", timeout=15)
     assert result.exit_code == 0 or result.timed_out

@@ -96,7 +96,18 @@ class DockerSandbox(ShellSandbox):
             relay = self.keeper_relay and client.api.base_url == LOCAL_ENGINE
             if relay:
                 options.update(
-                    command=[*keeper_argv, "--relay", str(config.uid), *shell_argv],
+                    # The keeper's source comes on stdin (`BOOTSTRAP`), not in its command
+                    # line, where every `ps` the agent runs would print it.
+                    command=[
+                        *self.keeper_python,
+                        "-I",
+                        "-S",
+                        "-c",
+                        BOOTSTRAP,
+                        "--relay",
+                        str(config.uid),
+                        *shell_argv,
+                    ],
                     # Attached, and the keeper's stdin ends when the host lets go of it:
                     # the container ends with its owner, whatever killed the owner.
                     detach=False,
@@ -111,6 +122,7 @@ class DockerSandbox(ShellSandbox):
                     self.container = _create(client, image, options)
                     terminal = AttachedKeeper(client, self.container)
                     self._start_container()
+                    terminal.boot(_keeper_source().encode())
                 else:
                     self.container = client.containers.run(image, **options)
             except BaseException as exc:
@@ -196,6 +208,20 @@ class DockerSandbox(ShellSandbox):
         return None
 
 
+#: The container's command runs this with `python3 -c`: it reads the keeper's source from
+#: stdin (its length in 10 digits, then the source) and runs it as `__main__`.
+BOOTSTRAP = """\
+import os
+def take(n):
+    got = b""
+    while len(got) < n:
+        chunk = os.read(0, n - len(got))
+        if not chunk:
+            raise SystemExit(1)
+        got += chunk
+    return got
+exec(compile(take(int(take(10))), "hotmess-keeper", "exec"))
+"""
 #: The /etc/hosts of a sandbox without a network, as Docker writes it for `--network none`.
 HOSTS = """\
 127.0.0.1\tlocalhost
@@ -226,6 +252,10 @@ class AttachedKeeper(Terminal):
         self._header = b""
         self._left = 0  # bytes of the current frame still to come
         self._gone = False
+
+    def boot(self, source: bytes) -> None:
+        """Hand `BOOTSTRAP` the keeper's source."""
+        self.socket.sendall(b"%010d" % len(source) + source)
 
     def _line(self, line: bytes) -> None:
         self.socket.sendall(line + b"\n")

@@ -183,6 +183,8 @@ class ShellSession:
         self._report_fd = KEEPER_FD
         self._shell_sender = 0
         self._window = b""
+        self._ended: int | None = None
+        """The exit status the keeper said the shell ended with, once it has."""
         self.terminal: Terminal | None = None
         self.shell_pid = 0
         """The shell's PID as seen inside the sandbox."""
@@ -192,7 +194,7 @@ class ShellSession:
     # -- life cycle ---------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._window = b""
+        self._window, self._ended = b"", None
         if self._keeper:
             terminal = self._spawn(None)
             self._key = new_nonce().encode()
@@ -249,7 +251,7 @@ class ShellSession:
         """Whether the shell can take a command without being restarted first: its
         terminal is open and, with a keeper, the keeper has not said the shell ended."""
         terminal = self.terminal
-        if terminal is None or not terminal.alive():
+        if terminal is None or self._ended is not None or not terminal.alive():
             return False
         try:
             while self._keeper and select.select([terminal.fd], [], [], 0)[0]:
@@ -282,6 +284,8 @@ class ShellSession:
         terminal = self.terminal
         assert terminal is not None
         deadline = time.monotonic() + timeout
+        if self._ended is not None:
+            raise _Ended(self._ended)
         if self._keeper and (value := self._signed(nonce)) is not None:
             return value
         while (remaining := deadline - time.monotonic()) > 0:
@@ -306,7 +310,8 @@ class ShellSession:
             if said in (nonce, keeper.ENDED) and mac == keeper.sign(self._key, said, int(value)):
                 self._window = self._window[match.end() :]
                 if said == keeper.ENDED:
-                    raise _Ended(int(value))
+                    self._ended = int(value)
+                    raise _Ended(self._ended)
                 return int(value)
         return None
 

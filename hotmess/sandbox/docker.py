@@ -93,7 +93,7 @@ class DockerSandbox(ShellSandbox):
             keeper_argv = [*self.keeper_python, "-I", "-S", "-c", _keeper_source()]
             shell_argv = ["bash", "--noprofile", "--norc", "--noediting", "-i"]
             options = self._run_options(config, io, labels)
-            relay = self.keeper_relay and client.api.base_url == LOCAL_ENGINE
+            relay = self.keeper_relay and client.api.base_url.startswith(PLAIN_ENGINES)
             if relay:
                 options.update(
                     # The keeper's source comes on stdin (`BOOTSTRAP`), not in its command
@@ -231,8 +231,10 @@ ff00::0\tip6-mcastprefix
 ff02::1\tip6-allnodes
 ff02::2\tip6-allrouters
 """
-#: `base_url` of the docker client for an engine on this machine's Unix socket.
-LOCAL_ENGINE = "http+docker://localhost"
+#: How the docker client's `base_url` starts for an engine whose attach connection is a
+#: plain socket (this machine's Unix socket, or TCP without TLS); over TLS or SSH the
+#: keeper is started with `docker exec -it` instead.
+PLAIN_ENGINES = ("http+docker://localhost", "http://")
 
 
 class AttachedKeeper(Terminal):

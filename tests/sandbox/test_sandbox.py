@@ -182,3 +182,24 @@ def test_bad_options_and_kinds_are_clear_errors():
         create("vm")
     with pytest.raises(SandboxError, match="runs no commands"):
         create("none").exec("true")
+
+
+@pytest.mark.docker
+def test_the_keeper_started_by_docker_exec_serves_the_same_shell(docker_ready):
+    """Where the container's own process is `sleep` (Harbor's task containers, an engine
+    over TLS or SSH), the keeper comes through `docker exec -it`: the same shell."""
+    from hotmess.sandbox.base import SandboxConfig
+    from hotmess.sandbox.docker import DockerSandbox
+
+    class ExecKeeper(DockerSandbox):
+        keeper_relay = False
+
+    with ExecKeeper(SandboxConfig(command_timeout_s=20)) as box:
+        assert "sleep" in box.container.attrs["Config"]["Cmd"]
+        result = box.exec("cd /tmp; X=4; echo $((X * 2)) >&2; (exit 3)")
+        assert (result.stdout, result.stderr, result.exit_code) == ("", "8\n", 3)
+        ended = box.exec("exit 5")
+        assert ended.exit_code == 5 and "new shell" in ended.stderr
+        assert box.exec("pwd; echo ${X:-gone}").stdout == "/work\ngone\n"
+        stuck = box.exec("trap '' INT; sleep 100", timeout=1)
+        assert stuck.timed_out and box.exec("echo fine").stdout == "fine\n"

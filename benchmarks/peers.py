@@ -111,7 +111,7 @@ def hotmess_filters() -> dict[str, Any]:
 
 class Hotmess(Harness):
     name = "hotmess docker sandbox"
-    per_command = "a line to a persistent shell (docker exec -it once per sandbox)"
+    per_command = "a line to a persistent shell (the keeper, the container's own process)"
 
     box: Any = None
 

@@ -8,7 +8,10 @@ Runs `oracle` on FileChain at horizon 4 (8 tasks x 8 samples = 64 episodes) with
 every `warm_sandboxes` setting, rotating the order of the settings each repeat so that no
 setting always runs first or last. Each sweep's wall time includes everything a user waits
 for: the janitor, worker start-up, every sandbox's start and teardown. The table gives the
-median over the repeats and the ratio of the cold sweep of the same executor (warm 0) to it.
+median over the repeats and the ratio of the cold sweep of the same executor (warm 0) to it,
+and, from /proc/stat, the CPU the whole machine was busy with per episode (hotmess, the
+engine's daemons, the containers' processes, the kernel) and the cores busy on average: a
+sweep whose busy cores reach the machine's count can go no faster by overlapping more.
 
 Target (issue 16): a 64-episode FileChain H=4 Docker sweep with warm sandboxes at least 2x
 faster than without, on 2 cores.
@@ -17,6 +20,7 @@ faster than without, on 2 cores.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -33,8 +37,18 @@ EXECUTORS = {
 }
 
 
-def timed_sweep(sandbox: str, episodes: int, executor: str, warm: int) -> tuple[float, list]:
-    """(wall seconds, the outcomes by cell key) of one sweep."""
+def busy_cpu_s() -> float:
+    """Seconds of CPU the machine has been busy with since boot (all cores; not idle or
+    waiting for I/O), or NaN where /proc/stat is not there."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_sweep(sandbox: str, episodes: int, executor: str, warm: int) -> tuple[float, float, list]:
+    """(wall seconds, machine-wide busy CPU seconds, the outcomes by cell key) of one sweep."""
     tasks = max(1, episodes // 8)
     out = Path(tempfile.mkdtemp(prefix="hotmess-warm-bench-")) / "run"
     config = SweepConfig(
@@ -49,13 +63,13 @@ def timed_sweep(sandbox: str, episodes: int, executor: str, warm: int) -> tuple[
         **EXECUTORS[executor],
     )
     try:
-        start = time.perf_counter()
+        start, busy = time.perf_counter(), busy_cpu_s()
         result = run_sweep(config)
-        wall = time.perf_counter() - start
+        wall, busy = time.perf_counter() - start, busy_cpu_s() - busy
         if result.ran != episodes or result.infra_errors:
             raise SystemExit(f"{sandbox}/{executor}/warm {warm}: {result}")
         outcomes = sorted((r.key, r.outcome.answer, r.outcome.success) for r in iter_records(out))
-        return wall, outcomes
+        return wall, busy, outcomes
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
 
@@ -78,28 +92,34 @@ def main() -> None:
         for warm in warm_settings
     ]
     walls: dict[tuple[str, str, int], list[float]] = {s: [] for s in settings}
+    busy: dict[tuple[str, str, int], list[float]] = {s: [] for s in settings}
     outcomes: dict[tuple[str, str, int], list] = {}
     for repeat in range(args.repeats):
         shift = repeat % len(settings)
         for setting in settings[shift:] + settings[:shift]:  # rotate: each goes first once
-            wall, seen = timed_sweep(setting[0], args.episodes, setting[1], setting[2])
+            wall, cpu, seen = timed_sweep(setting[0], args.episodes, setting[1], setting[2])
             walls[setting].append(wall)
+            busy[setting].append(cpu)
             outcomes.setdefault(setting, seen)
             if seen != outcomes[setting]:
                 raise SystemExit(f"{setting}: outcomes changed between repeats")
             print(f"  repeat {repeat + 1} {'/'.join(map(str, setting))}: {wall:.2f} s", flush=True)
     print(f"\n{args.episodes} FileChain episodes, horizon 4, oracle; median of {args.repeats}")
     print(
-        f"{'sandbox':8} {'executor':9} {'warm':>4} {'wall s':>8} {'ms/episode':>11} {'cold/warm':>10}"
+        f"{'sandbox':8} {'executor':9} {'warm':>4} {'wall s':>8} {'ms/episode':>11} "
+        f"{'cold/warm':>10} {'CPU ms/episode':>15} {'cores busy':>11}"
     )
-    for sandbox, executor, warm in settings:
-        median = statistics.median(walls[(sandbox, executor, warm)])
+    for setting in settings:
+        sandbox, executor, warm = setting
+        median = statistics.median(walls[setting])
         cold = statistics.median(walls[(sandbox, executor, 0)])
-        per_episode = median / args.episodes * 1000
+        cpu = statistics.median(busy[setting])
+        cores = statistics.median(b / w for b, w in zip(busy[setting], walls[setting], strict=True))
         print(
-            f"{sandbox:8} {executor:9} {warm:>4} {median:>8.2f} {per_episode:>11.0f} "
-            f"{cold / median:>9.2f}x"
+            f"{sandbox:8} {executor:9} {warm:>4} {median:>8.2f} {median / args.episodes * 1000:>11.0f} "
+            f"{cold / median:>9.2f}x {cpu / args.episodes * 1000:>15.0f} {cores:>11.2f}"
         )
+    print(f"(this machine has {os.cpu_count()} cores)")
     same = {tuple(map(tuple, seen)) for seen in outcomes.values()}
     print(f"\noutcomes identical across every setting: {len(same) == 1}")
     for sandbox in args.sandboxes.split(","):

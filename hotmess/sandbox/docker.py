@@ -90,7 +90,7 @@ class DockerSandbox(ShellSandbox):
             }
             # The keeper runs as root in isolated mode (-I): nothing the agent writes is
             # imported; without `site` (-S): it needs only the standard library, and starts faster.
-            keeper_argv = [*self.keeper_python, "-I", "-S", "-c", _keeper_source()]
+            python = [*self.keeper_python, "-I", "-S", "-c"]
             shell_argv = ["bash", "--noprofile", "--norc", "--noediting", "-i"]
             options = self._run_options(config, io, labels)
             relay = self.keeper_relay and client.api.base_url.startswith(PLAIN_ENGINES)
@@ -98,16 +98,7 @@ class DockerSandbox(ShellSandbox):
                 options.update(
                     # The keeper's source comes on stdin (`BOOTSTRAP`), not in its command
                     # line, where every `ps` the agent runs would print it.
-                    command=[
-                        *self.keeper_python,
-                        "-I",
-                        "-S",
-                        "-c",
-                        BOOTSTRAP,
-                        "--relay",
-                        str(config.uid),
-                        *shell_argv,
-                    ],
+                    command=[*python, BOOTSTRAP, "--relay", str(config.uid), *shell_argv],
                     # Attached, and the keeper's stdin ends when the host lets go of it:
                     # the container ends with its owner, whatever killed the owner.
                     detach=False,
@@ -128,7 +119,7 @@ class DockerSandbox(ShellSandbox):
             except BaseException as exc:
                 self.close()
                 if isinstance(exc, docker.errors.ImageNotFound):
-                    _images_here.discard(image)
+                    _images_here.discard((client.api.base_url, image))
                     raise SandboxError(_missing_image(image, config)) from None
                 if isinstance(exc, docker.errors.APIError):
                     raise SandboxError(
@@ -139,7 +130,7 @@ class DockerSandbox(ShellSandbox):
             start: Any = lambda _fd: terminal  # noqa: E731 - one keeper for every shell
         else:
             argv = ["docker", "exec", "-it", "-u", "0", "-w", "/", self.container.id]
-            argv += [*keeper_argv, str(config.uid), *shell_argv]
+            argv += [*python, _keeper_source(), str(config.uid), *shell_argv]
             start = lambda _fd: spawn(argv)  # noqa: E731
         try:
             self.shell = ShellSession(
@@ -335,9 +326,9 @@ def _hand_to(path: Path, uid: int) -> None:
     path.chmod(0o755)
 
 
-#: Images this process has found on the engine: checked once, not per sandbox (a removed
-#: one fails the container's creation, which then names it the same way).
-_images_here: set[str] = set()
+#: (engine, image) pairs this process has found: checked once, not per sandbox (a removed
+#: image fails the container's creation, which then names it the same way).
+_images_here: set[tuple[str, str]] = set()
 
 
 def _image(client: Any, config: SandboxConfig) -> str:
@@ -349,13 +340,13 @@ def _image(client: Any, config: SandboxConfig) -> str:
         from hotmess.sandbox.images import image_tag
 
         image = image_tag()
-    if image in _images_here:
+    if (client.api.base_url, image) in _images_here:
         return image
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
         raise SandboxError(_missing_image(image, config)) from None
-    _images_here.add(image)
+    _images_here.add((client.api.base_url, image))
     return image
 
 
@@ -365,8 +356,8 @@ def _missing_image(image: str, config: SandboxConfig) -> str:
 
 
 def _create(client: Any, image: str, options: dict[str, Any]) -> Any:
-    """`client.containers.create` without the inspection it ends with (a request, and the
-    container's whole configuration, keeper source included, parsed for nothing)."""
+    """`client.containers.create` without the inspection it ends with (one request more,
+    and the container's whole configuration parsed for nothing)."""
     from docker.models.containers import _create_container_args
 
     created = client.api.create_container(

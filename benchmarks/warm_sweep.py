@@ -11,7 +11,9 @@ for: the janitor, worker start-up, every sandbox's start and teardown. The table
 median over the repeats and the ratio of the cold sweep of the same executor (warm 0) to it,
 and, from /proc/stat, the CPU the whole machine was busy with per episode (hotmess, the
 engine's daemons, the containers' processes, the kernel) and the cores busy on average: a
-sweep whose busy cores reach the machine's count can go no faster by overlapping more.
+sweep whose busy cores reach the machine's count can go no faster by overlapping more, so
+a warm sweep doing the same work can be at most (cores / the cold sweep's busy cores)
+times faster than the cold one.
 
 Target (issue 16): a 64-episode FileChain H=4 Docker sweep with warm sandboxes at least 2x
 faster than without, on 2 cores.
@@ -122,6 +124,16 @@ def main() -> None:
     print(f"(this machine has {os.cpu_count()} cores)")
     same = {tuple(map(tuple, seen)) for seen in outcomes.values()}
     print(f"\noutcomes identical across every setting: {len(same) == 1}")
+    cores = os.cpu_count() or 1
+    for sandbox, executor in sorted({(s, e) for s, e, _ in settings}):
+        cold = (sandbox, executor, 0)
+        cold_busy = statistics.median(b / w for b, w in zip(busy[cold], walls[cold], strict=True))
+        best = min(statistics.median(walls[s]) for s in settings if s[:2] == (sandbox, executor))
+        print(
+            f"{sandbox}/{executor}: best warm {statistics.median(walls[cold]) / best:.2f}x its cold "
+            f"sweep; the most overlapping can give is {cores / cold_busy:.2f}x "
+            f"({cores} cores / {cold_busy:.2f} busy in the cold sweep)"
+        )
     for sandbox in args.sandboxes.split(","):
         coldest = min(statistics.median(walls[(sandbox, e, 0)]) for e in args.executors.split(","))
         best = min((statistics.median(w), s) for s, w in walls.items() if s[0] == sandbox)

@@ -9,15 +9,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from leaks import leftovers
 
 from hotmess.sandbox import lifecycle
-from hotmess.sandbox.lifecycle import TMP_PREFIX
 
 OWNER = textwrap.dedent(
     """
@@ -86,42 +85,6 @@ POOLED_OWNER = textwrap.dedent(
 )
 
 
-def leftovers(pid: int, kind: str) -> list[str]:
-    """Everything on this machine that a sandbox made by process `pid` could have left;
-    for docker, an engine that cannot be asked fails the test rather than pass it."""
-    found = []
-    marker = f"{TMP_PREFIX}{pid}-"
-    found += [str(p) for p in Path(tempfile.gettempdir()).glob(f"{marker}*")]
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(f"process {proc.name}")
-            except OSError:
-                pass
-    found += [
-        f"mount {line.split()[1]}"
-        for line in Path("/proc/self/mounts").read_text().splitlines()
-        if marker in line
-    ]
-    cgroups = Path("/sys/fs/cgroup")
-    if cgroups.is_dir():
-        found += [str(g) for g in cgroups.glob(f"*/hotmess/{marker}*")] + [
-            str(g) for g in cgroups.glob(f"hotmess/{marker}*")
-        ]
-    if kind == "docker":
-        import docker
-
-        client = docker.from_env()
-        found += [
-            c.name
-            for c in client.containers.list(
-                all=True, filters={"label": f"org.hotmess.sandbox.owner-pid={pid}"}
-            )
-        ]
-    return found
-
-
 def start_owner(
     kind: str, mode: str, pooled: Path | None = None, executor: str = "serial"
 ) -> subprocess.Popen[str]:
@@ -149,9 +112,20 @@ def start_owner(
     return child
 
 
+def run_janitor() -> subprocess.CompletedProcess[str]:
+    """`hotmess janitor` in a process of its own, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "hotmess", "janitor"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def wait_clean(pid: int, kind: str, seconds: float = 15) -> list[str]:
     deadline = time.monotonic() + seconds
-    while (left := leftovers(pid, kind)) and time.monotonic() < deadline:
+    while (left := leftovers([pid], kind)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
 
@@ -167,7 +141,7 @@ def test_nothing_left_after_normal_exit_or_exception(sandbox_kind, mode):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_nothing_left_after_sigint_or_sigterm(sandbox_kind, signum):
     child = start_owner(sandbox_kind, "wait")
-    assert leftovers(child.pid, sandbox_kind)  # the sandbox is really there
+    assert leftovers([child.pid], sandbox_kind)  # the sandbox is really there
     child.send_signal(signum)
     child.wait(timeout=60)
     assert wait_clean(child.pid, sandbox_kind) == []
@@ -178,13 +152,7 @@ def test_janitor_cleans_up_after_sigkill(sandbox_kind):
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
     time.sleep(0.5)
-    result = subprocess.run(
-        [sys.executable, "-m", "hotmess", "janitor"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_janitor()
     assert result.returncode == 0, result.stderr
     assert "removed" in result.stdout
     assert wait_clean(child.pid, sandbox_kind) == []
@@ -209,13 +177,7 @@ def test_a_killed_owners_container_ends_by_itself_before_the_janitor_runs(docker
         time.sleep(0.2)
         container.reload()
     assert container.status == "exited"
-    janitor = subprocess.run(
-        [sys.executable, "-m", "hotmess", "janitor"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    janitor = run_janitor()
     assert janitor.returncode == 0, janitor.stderr
     assert wait_clean(child.pid, "docker") == []
 
@@ -226,7 +188,7 @@ def test_janitor_leaves_live_owners_alone(sandbox_kind):
         from hotmess.sandbox.janitor import janitor
 
         janitor()
-        assert leftovers(child.pid, sandbox_kind)
+        assert leftovers([child.pid], sandbox_kind)
     finally:
         child.kill()
         child.wait()
@@ -251,7 +213,7 @@ def test_pool_leaves_nothing_after_normal_end_or_exception(sandbox_kind, mode, t
 
 def held_by(owners: set[int], kind: str) -> list[str]:
     """What sandboxes made by any of `owners` (a sweep and its episode workers) hold."""
-    return [thing for pid in owners for thing in leftovers(pid, kind)]
+    return [thing for pid in owners for thing in leftovers([pid], kind)]
 
 
 @pytest.mark.parametrize("signals", [[signal.SIGINT, signal.SIGINT], [signal.SIGTERM]])
@@ -281,13 +243,7 @@ def test_janitor_finds_every_pooled_sandbox_after_sigkill(sandbox_kind, tmp_path
     while any(lifecycle.process_start_time(pid) for pid in owners) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(held_by(owners, sandbox_kind)) >= 3  # the episode's and the warm ones outlived them
-    result = subprocess.run(
-        [sys.executable, "-m", "hotmess", "janitor"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_janitor()
     assert result.returncode == 0, result.stderr
     assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []
 
@@ -313,7 +269,7 @@ def descendants(pid: int) -> set[int]:
 def test_pool_workers_pooled_sandboxes_go_when_the_sweep_is_killed(sandbox_kind, tmp_path):
     child = start_owner(sandbox_kind, "wait", tmp_path, executor="pool")
     owners = descendants(child.pid)
-    held = [thing for pid in owners for thing in leftovers(pid, sandbox_kind)]
+    held = [thing for pid in owners for thing in leftovers([pid], sandbox_kind)]
     assert len(held) >= 3  # a worker's episode sandbox and its warm ones
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)  # not communicate(): its workers may hold its pipes a while longer
@@ -321,12 +277,6 @@ def test_pool_workers_pooled_sandboxes_go_when_the_sweep_is_killed(sandbox_kind,
     deadline = time.monotonic() + 60
     while any(lifecycle.process_start_time(pid) for pid in owners) and time.monotonic() < deadline:
         time.sleep(0.2)
-    result = subprocess.run(
-        [sys.executable, "-m", "hotmess", "janitor"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_janitor()
     assert result.returncode == 0, result.stderr
     assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []

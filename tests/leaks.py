@@ -12,6 +12,7 @@ def leftovers(pids: list[int], kind: str) -> list[str]:
     """What sandboxes made by processes `pids` left: host directories, processes, mounts,
     cgroups and (docker) containers; an engine that cannot be asked fails the test."""
     found: list[str] = []
+    cgroups = Path("/sys/fs/cgroup")
     for pid in pids:
         marker = f"{TMP_PREFIX}{pid}-"
         found += [str(p) for p in Path(tempfile.gettempdir()).glob(f"{marker}*")]
@@ -23,9 +24,13 @@ def leftovers(pids: list[int], kind: str) -> list[str]:
                 except OSError:
                     pass
         found += [
-            line for line in Path("/proc/self/mounts").read_text().splitlines() if marker in line
+            f"mount {line.split()[1]}"
+            for line in Path("/proc/self/mounts").read_text().splitlines()
+            if marker in line
         ]
-        found += [str(g) for g in Path("/sys/fs/cgroup").glob(f"**/hotmess/{marker}*")]
+        # Where the bwrap backend makes them: <root>/hotmess (v2), <root>/<controller>/hotmess (v1).
+        for pattern in (f"hotmess/{marker}*", f"*/hotmess/{marker}*"):
+            found += [str(g) for g in cgroups.glob(pattern)]
         if kind == "docker":
             import docker
 

@@ -132,7 +132,7 @@ class HarborEnv(SandboxEnv):
         image = task_image(self.task)
         self.sandbox = HarborSandbox(
             self._sandbox_config(image.name),
-            environment=self.task.config.environment.env,
+            environment=self.task.env("environment"),
             agent_network=self.network,
             keeper_python=image.keeper_python,
         )
@@ -343,7 +343,7 @@ class HarborOracle:
             f"export {key}={shlex.quote(value)}; "
             for key, value in {
                 "DEBIAN_FRONTEND": "noninteractive",
-                **task.config.solution.env,
+                **task.env("solution"),
             }.items()
         )
         return tool_call(

@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +29,36 @@ VERIFIER_DIR = "/logs/verifier"
 REWARD_TXT = "/logs/verifier/reward.txt"
 REWARD_JSON = "/logs/verifier/reward.json"
 TEST_STDOUT = "/logs/verifier/test-stdout.txt"
+
+
+#: Harbor's environment-variable template, a whole value: `${VAR}` or `${VAR:-default}`
+#: (harbor/utils/env.py). Anything else is literal.
+ENV_TEMPLATE = re.compile(r"\$\{([^}:]+)(?::-(.*))?\}")
+#: The task.toml sections whose `env` Harbor fills from the host's environment.
+ENV_SECTIONS = ("environment", "verifier", "solution")
+
+
+def resolve_env(
+    env: dict[str, str], where: str, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`env` with Harbor's templates filled in from `environ` (this process's environment),
+    as Harbor does; a `ConfigError` naming the variable when it is unset and has no default."""
+    environ = os.environ if environ is None else environ
+    resolved = {}
+    for key, value in env.items():
+        match = ENV_TEMPLATE.fullmatch(value)
+        if match is None:
+            resolved[key] = value
+        elif match[1] in environ:
+            resolved[key] = environ[match[1]]
+        elif match[2] is not None:
+            resolved[key] = match[2]
+        else:
+            raise ConfigError(
+                f"{where}: {key} = {value!r} needs the environment variable {match[1]}, which "
+                f"is not set here: export it, or give a default as ${{{match[1]}:-value}}"
+            )
+    return resolved
 
 
 def _size_mb(text: str) -> int:
@@ -154,6 +187,13 @@ class HarborTask(BaseModel):
     def has_solution(self) -> bool:
         return (self.solution_dir / "solve.sh").is_file()
 
+    def env(self, section: Literal["environment", "verifier", "solution"]) -> dict[str, str]:
+        """task.toml's `[section] env`, templates filled from the host's environment now
+        (the parsed config keeps them as written, so no value is stored anywhere)."""
+        return resolve_env(
+            getattr(self.config, section).env, f"Harbor task {self.root}: [{section}] env"
+        )
+
 
 def is_task_dir(path: Path) -> bool:
     return (path / "task.toml").is_file()
@@ -219,6 +259,8 @@ def load_task(root: Path) -> HarborTask:
         raise ConfigError(f"{where}: instruction.md is missing (it is the agent's prompt)")
     if not (root / "tests" / "test.sh").is_file():
         raise ConfigError(f"{where}: tests/test.sh is missing (it writes the reward)")
+    for section in ENV_SECTIONS:  # an unset variable stops the sweep before it starts
+        resolve_env(getattr(config, section).env, f"{where}: [{section}] env")
     has_dockerfile = (root / "environment" / "Dockerfile").is_file()
     if not has_dockerfile and config.environment.docker_image is None:
         raise ConfigError(

@@ -181,7 +181,7 @@ def verify(
         f"{TESTS_DIR}/test.sh > {TEST_STDOUT} 2>&1",
         user=user,
         timeout=limit,
-        environment=task.config.verifier.env,
+        environment=task.env("verifier"),
     )
     result.timed_out = time.monotonic() - started >= limit
     box.kill_everything()  # nothing the tests started writes after this

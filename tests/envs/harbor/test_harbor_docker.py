@@ -216,6 +216,33 @@ def test_an_image_without_python_gets_one_for_the_shell_and_the_task_still_runs(
     assert not episode.outcome.success and oracle.outcome.success
 
 
+def test_env_templates_reach_the_agents_shell_and_the_verifier(docker_ready, tmp_path, monkeypatch):
+    """Harbor fills `${VAR}` in task.toml's env from the host's environment: here the
+    agent's shell sees one, and test.sh takes its expected answer from another (38, where
+    the task's default is 37)."""
+    task = shutil.copytree(DATA / "count-lines", tmp_path / "count-lines")
+    toml = task / "task.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            "[environment]\n",
+            '[environment]\nenv = { GREETING = "${HM_TEST_GREETING}" }\n',
+        )
+        + '[verifier.env]\nEXPECTED = "${HM_TEST_EXPECTED:-37}"\n'
+    )
+    test_sh = task / "tests" / "test.sh"
+    test_sh.write_text(test_sh.read_text().replace('= "37"', '= "$EXPECTED"'))
+    monkeypatch.setenv("HM_TEST_GREETING", "hello-from-the-host")
+    monkeypatch.setenv("HM_TEST_EXPECTED", "38")
+    env = make_env("hotmess/Harbor-v0", horizon=4, path=str(task), sandbox="docker")
+    agent = Scripted(bash('echo "greeting=$GREETING"; echo 38 > /app/answer.txt'))
+    try:
+        episode = run(env, agent, 0)
+    finally:
+        env.close()
+    assert "greeting=hello-from-the-host" in agent.seen[1]
+    assert episode.outcome.success and episode.outcome.answer["reward"] == 1.0
+
+
 def test_gymnasiums_env_checker_passes(docker_ready):
     from gymnasium.utils.env_checker import check_env
 

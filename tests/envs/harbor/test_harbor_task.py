@@ -94,6 +94,44 @@ def test_what_hotmess_cannot_run_is_refused_with_the_reason(tmp_path, toml, dock
         load_task(make_task(tmp_path / "t", toml, dockerfile=dockerfile))
 
 
+ENV_TOML = """\
+[environment]
+env = { A = "${HM_T_SET}", B = "${HM_T_UNSET:-fallback}", C = "x ${HM_T_SET} y", D = "${HM_T_SET:-}" }
+[verifier]
+env = { E = "${HM_T_EMPTY:-}", F = "plain" }
+[solution]
+env = { G = "${HM_T_SET:-other}" }
+"""
+
+
+def test_env_templates_are_filled_from_the_host_environment_as_harbor_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("HM_T_SET", "from-host")
+    monkeypatch.delenv("HM_T_UNSET", raising=False)
+    monkeypatch.delenv("HM_T_EMPTY", raising=False)
+    task = load_task(make_task(tmp_path / "t", ENV_TOML))
+    assert task.env("environment") == {
+        "A": "from-host",
+        "B": "fallback",
+        "C": "x ${HM_T_SET} y",  # only a whole value is a template, as in Harbor
+        "D": "from-host",
+    }
+    assert task.env("verifier") == {"E": "", "F": "plain"}
+    assert task.env("solution") == {"G": "from-host"}
+    assert task.config.environment.env["A"] == "${HM_T_SET}"  # the parsed config keeps no value
+    monkeypatch.setenv("HM_T_SET", "changed")
+    assert task.env("environment")["A"] == "changed"  # read when used
+
+
+@pytest.mark.parametrize("section", ["environment", "verifier", "solution"])
+def test_an_unset_variable_without_a_default_refuses_the_task(tmp_path, monkeypatch, section):
+    monkeypatch.delenv("HM_T_MISSING", raising=False)
+    toml = f'[{section}]\nenv = {{ KEY = "${{HM_T_MISSING}}" }}\n'
+    with pytest.raises(
+        ConfigError, match=rf"\[{section}\] env: KEY .* HM_T_MISSING, which is not set"
+    ):
+        load_task(make_task(tmp_path / "t", toml))
+
+
 def test_a_docker_image_stands_in_for_the_dockerfile(tmp_path):
     root = make_task(tmp_path / "t", '[environment]\ndocker_image = "x/y:1"\n', dockerfile=False)
     assert load_task(root).config.environment.docker_image == "x/y:1"

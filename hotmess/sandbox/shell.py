@@ -254,7 +254,11 @@ class ShellSession:
         if terminal is None or self._ended is not None or not terminal.alive():
             return False
         try:
-            while self._keeper and select.select([terminal.fd], [], [], 0)[0]:
+            # What has arrived, a bounded number of reads: a terminal the agent floods
+            # always has more.
+            for _ in range(64 if self._keeper else 0):
+                if not select.select([terminal.fd], [], [], 0)[0]:
+                    break
                 chunk = terminal.read()
                 if chunk is None:
                     return False

@@ -5,6 +5,9 @@ exist; with HOTMESS_REQUIRE_SANDBOXES=1 (set by .ci/run) it fails instead."""
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -50,3 +53,27 @@ def sandbox_kind(request: pytest.FixtureRequest) -> str:
     """Each sandboxed test runs once per real backend."""
     request.getfixturevalue("docker_ready" if request.param == "docker" else "bwrap_ready")
     return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (the system's: playwright cannot download its own here)."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    problem = None
+    if sync_playwright is None:
+        problem = "playwright is not installed (pip install -e '.[dev]')"
+    elif executable is None:
+        problem = "no chromium on PATH (apt-get install chromium)"
+    if problem is not None:
+        if os.environ.get("HOTMESS_REQUIRE_BROWSER") == "1":  # CI: a missing browser fails
+            pytest.fail(f"HOTMESS_REQUIRE_BROWSER=1 but {problem}")
+        print(f"skipping the browser tests: {problem}")
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

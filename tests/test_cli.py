@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from clirun import hotmess
 
 COMMANDS = [
     "envs",
@@ -21,16 +20,6 @@ COMMANDS = [
     "janitor",
     "containers build",
 ]
-
-
-def hotmess(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -97,9 +97,7 @@ class SandboxEnv(ToolEnv):
     ) -> tuple[str, dict[str, Any]]:
         """Generate the task, start a fresh sandbox and put the task's files in it."""
         self._close_sandbox()
-        if not self._resolved:
-            self.sandbox_kind = resolve_kind(self.sandbox_kind)
-            self._resolved = True
+        self._resolve_sandbox_kind()
         observation, info = super().reset(seed=seed, options=options)
         # Output is cut once, by the sandbox, so that stdout and stderr both fit the observation.
         defaults = {
@@ -110,6 +108,14 @@ class SandboxEnv(ToolEnv):
         self.sandbox = self.sandbox_source.take(self.sandbox_kind, self._options)
         self.upload(self._files())
         return observation, info
+
+    def _resolve_sandbox_kind(self) -> str:
+        """The backend, with `auto` resolved once, at the first reset (not at make time,
+        so making an env never needs Docker)."""
+        if not self._resolved:
+            self.sandbox_kind = resolve_kind(self.sandbox_kind)
+            self._resolved = True
+        return self.sandbox_kind
 
     def upload(self, files: dict[str, str | bytes], directory: str = ".") -> None:
         """Put many files in the sandbox in one round trip (a tar archive)."""

@@ -396,24 +396,44 @@ def _build(
 ) -> None:
     log(f"building {tag} FROM {base}")
     started = time.monotonic()
-    stream: Iterator[dict[str, Any]] = client.api.build(
+    docker_build(
+        client,
+        f"docker build of {tag} FROM {base}",
+        on_line=log,
         path=str(directory),
         tag=tag,
         buildargs={"BASE": base},
         nocache=not use_cache,
-        rm=True,
-        forcerm=True,
-        decode=True,
     )
+    log(f"built {tag} in {time.monotonic() - started:.0f} s")
+
+
+def docker_build(
+    client: Any,
+    what: str,
+    *,
+    on_line: Callable[[str], object] | None = None,
+    deadline: float | None = None,
+    too_slow: str = "",
+    **build: Any,
+) -> None:
+    """Run `docker build` (`client.api.build` with `build`'s arguments) to its end, each
+    line of its output to `on_line`. A `SandboxError` saying "`what` failed", with the
+    build's error and its last lines, or `too_slow` once `time.monotonic()` passes
+    `deadline`."""
+    tail: list[str] = []
+    stream: Iterator[dict[str, Any]] = client.api.build(rm=True, forcerm=True, decode=True, **build)
     for chunk in stream:
         if "error" in chunk:
-            raise SandboxError(
-                f"docker build of {tag} FROM {base} failed: {chunk['error'].strip()}"
-            )
+            lines = "".join(f"\n{line}" for line in tail)
+            raise SandboxError(f"{what} failed: {chunk['error'].strip()}{lines}")
         for line in chunk.get("stream", "").splitlines():
             if line.strip():
-                log(line.rstrip())
-    log(f"built {tag} in {time.monotonic() - started:.0f} s")
+                tail = [*tail[-9:], line.rstrip()]
+                if on_line is not None:
+                    on_line(line.rstrip())
+        if deadline is not None and time.monotonic() > deadline:
+            raise SandboxError(too_slow)
 
 
 def _first_line(text: str) -> str:

@@ -21,6 +21,7 @@ import socket
 import stat
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,35 +53,36 @@ class _Ended(Exception):
         self.code = code
 
 
-class Terminal:
+class Terminal(ABC):
     """The host's end of a shell's terminal: a pseudo-terminal of a process on the host
     (`PtyTerminal`), or a keeper's relay over a container's attached stdio (docker)."""
 
     #: What to `select` on for `read`.
     fd: int
 
+    @abstractmethod
     def send(self, data: bytes) -> None:
         """Type `data` on the terminal."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self) -> bytes | None:
         """What the terminal printed (possibly nothing yet); None once it is gone."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start_shell(self, key: bytes) -> None:
         """Hand the keeper the key it signs the shell's reports with."""
-        raise NotImplementedError
 
     def interrupt(self) -> None:
         """Ctrl-C."""
         self.send(b"\x03")
 
+    @abstractmethod
     def alive(self) -> bool:
-        raise NotImplementedError
+        """Whether the terminal is still open."""
 
+    @abstractmethod
     def exit_code(self) -> int:
         """After `read` returned None: how the shell (or its keeper) ended."""
-        raise NotImplementedError
 
     def tail(self) -> str:
         """What the terminal printed last, for an error message."""
@@ -100,9 +102,9 @@ class Terminal:
         """End this shell, before another is started in its place."""
         self.kill()
 
+    @abstractmethod
     def kill(self) -> None:
         """End for good, at once."""
-        raise NotImplementedError
 
 
 class PtyTerminal(Terminal):
@@ -545,7 +547,7 @@ def spawn(
 _closing = threading.Lock()
 
 
-class ShellSandbox:
+class ShellSandbox(ABC):
     """What the docker and bwrap backends share around their `ShellSession`: the episode's
     wall-clock limit, OOM reporting, file transfer and idempotent closing. A backend sets
     `config`, `tmp`, `shell`, `started` and `_oom_seen`, and implements `_oom_kills` and
@@ -623,8 +625,10 @@ class ShellSandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abstractmethod
     def _oom_kills(self) -> int | None:
-        raise NotImplementedError
+        """The sandbox's OOM-kill count, None where it cannot be read."""
 
+    @abstractmethod
     def _release(self) -> None:
-        raise NotImplementedError
+        """The backend's own teardown (container, cgroups, mounts)."""

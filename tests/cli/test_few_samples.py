@@ -4,27 +4,16 @@ shows incoherence as not estimable (never 0) and warns in score, report and comp
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import hotmess
 
 OLD_KEYS = {
     "env", "agent", "horizon", "metric", "n_tasks", "n_samples", "bias", "variance", "error",
     "incoherence", "success_rate", "missing", "truncated", "infra_errors",
 }  # fmt: skip
 """`hotmess score --json`'s keys before issue 13: every one must stay."""
-
-
-def hotmess(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -6,24 +6,12 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from hotmess.cli import main
-
-
-def hotmess(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`hotmess ARGS` as a user runs it: a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:

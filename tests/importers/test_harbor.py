@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clirun import hotmess
 from harbor_job import Trial, write_job
-from imported_runs import cli, hotmess, per_question
+from imported_runs import cli, per_question
 
 from hotmess.store import iter_records
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -91,27 +90,19 @@ def test_report_fills_the_by_actions_figure_and_its_numbers(tools_run: Path, tmp
 
 
 @pytest.mark.browser
-def test_the_report_of_an_imported_run_opens_in_a_browser(tools_run: Path, tmp_path: Path):
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if os.environ.get("HOTMESS_REQUIRE_BROWSER") == "1":  # CI: a missing browser fails
-        assert executable is not None, "HOTMESS_REQUIRE_BROWSER=1 but no chromium on PATH"
-        from playwright import sync_api as playwright
-    else:
-        playwright = pytest.importorskip("playwright.sync_api")
-        if executable is None:
-            pytest.skip("no chromium on PATH")
+def test_the_report_of_an_imported_run_opens_in_a_browser(
+    tools_run: Path, tmp_path: Path, browser: Any
+):
     out = tmp_path / "report"
     assert cli("report", tools_run, "--out", out, "--bootstrap", "50").returncode == 0
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto((out / "report.html").as_uri())
-        widths = page.eval_on_selector_all(
-            "img[alt*='actions taken']", "images => images.map(i => i.naturalWidth)"
-        )
-        browser.close()
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((out / "report.html").as_uri())
+    widths = page.eval_on_selector_all(
+        "img[alt*='actions taken']", "images => images.map(i => i.naturalWidth)"
+    )
+    page.close()
     assert widths and all(width > 100 for width in widths) and not errors
 
 

@@ -19,7 +19,8 @@ import pytest
 if os.environ.get("HOTMESS_REQUIRE_SANDBOXES") != "1":
     pytest.importorskip("inspect_ai")
 
-from imported_runs import cli, hotmess, per_question
+from clirun import hotmess
+from imported_runs import cli, per_question
 from inspect_tasks import (
     ARITHMETIC,
     CHOICE_QUESTIONS,

@@ -4,17 +4,13 @@ HTML file and opened in a headless Chromium; two runs compared end to end."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from clirun import hotmess
 
 from hotmess.envs import generated_env_ids
 from hotmess.report import ReportResult, agent_label, write_report
@@ -25,18 +21,6 @@ AGENTS = ["noisy:p=0.1", "noisy:p=0.3"]
 HORIZONS = [1, 2, 4]
 PURE_ENVS = ["hotmess/KVSum-v0", "hotmess/PointerChase-v0"]  # no sandbox: fast
 FIGURES_PER_ENV = 5  # incoherence, bias-variance, success, actions, divergence
-REQUIRE_BROWSER = os.environ.get("HOTMESS_REQUIRE_BROWSER") == "1"
-
-
-def hotmess(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -75,30 +59,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         run_sweep(config)
         runs.append(root / name)
     return runs[0], runs[1]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium (the system's: playwright cannot download its own here)."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    problem = None
-    if sync_playwright is None:
-        problem = "playwright is not installed (pip install -e '.[dev]')"
-    elif executable is None:
-        problem = "no chromium on PATH (apt-get install chromium)"
-    if problem is not None:
-        if REQUIRE_BROWSER:
-            pytest.fail(f"HOTMESS_REQUIRE_BROWSER=1 but {problem}")
-        print(f"skipping the browser tests: {problem}")
-        pytest.skip(problem)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 class PageLog:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
+from clirun import hotmess
 
 from hotmess.errors import ConfigError, StoreError
 from hotmess.runner.config import SweepConfig
@@ -240,16 +240,6 @@ def test_without_the_extra_the_error_names_it(run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(ConfigError, match=r"pip install 'hotmess\[export\]'"):
         export_run(run, tmp_path)
-
-
-def hotmess(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_cli_export(run, tmp_path):

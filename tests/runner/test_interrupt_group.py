@@ -29,6 +29,23 @@ def sweep_argv(out: Path, backend: str, executor: str) -> list[str]:
     ]  # fmt: skip
 
 
+def start_sweep(argv: list[str], out: Path) -> subprocess.Popen[str]:
+    """Start the sweep in a process group of its own, as a terminal's foreground job is,
+    and return once it has stored its first episode (or died: the caller checks)."""
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    sweep = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    store = out / "episodes.jsonl"
+    waited = 0.0
+    while not (store.exists() and store.read_text()) and sweep.poll() is None and waited < 600:
+        time.sleep(0.1)
+        waited += 0.1
+    assert sweep.poll() is None, sweep.communicate()[1]
+    return sweep
+
+
 @pytest.mark.parametrize(
     ("executor", "backend"),
     [
@@ -42,22 +59,7 @@ def test_ctrl_c_to_the_process_group_stores_what_finished_and_resume_completes(
 ) -> None:
     request.getfixturevalue("bwrap_ready" if backend == "bwrap" else "docker_ready")
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    sweep = subprocess.Popen(
-        sweep_argv(out, backend, executor),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,  # a group of its own, as a terminal's foreground job has
-    )
-    store = out / "episodes.jsonl"
-    waited = 0.0
-    while not (store.exists() and store.read_text()) and sweep.poll() is None and waited < 600:
-        time.sleep(0.1)
-        waited += 0.1
-    assert sweep.poll() is None, sweep.communicate()[1]
+    sweep = start_sweep(sweep_argv(out, backend, executor), out)
     pids = group_pids(sweep.pid)
     assert len(pids) >= 2  # the sweep and its workers
     os.killpg(sweep.pid, signal.SIGINT)
@@ -70,6 +72,7 @@ def test_ctrl_c_to_the_process_group_stores_what_finished_and_resume_completes(
     assert all(r["outcome"]["success"] for r in stored)
     assert leftovers(pids, backend) == []
 
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     done = subprocess.run(
         [*sweep_argv(out, backend, executor), "--resume"],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=900,
@@ -78,7 +81,7 @@ def test_ctrl_c_to_the_process_group_stores_what_finished_and_resume_completes(
     records = load_episodes(out)
     assert sorted(r["task_index"] for r in records) == list(range(TASKS))
     assert all(r["outcome"]["success"] for r in records)
-    assert len(store.read_text().splitlines()) == TASKS  # nothing stored twice
+    assert len((out / "episodes.jsonl").read_text().splitlines()) == TASKS  # nothing stored twice
 
 
 @pytest.mark.bwrap
@@ -87,19 +90,9 @@ def test_a_second_ctrl_c_abandons_the_episodes_in_flight_and_leaves_nothing(
     executor: str, tmp_path: Path, bwrap_ready: None
 ) -> None:
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     argv = sweep_argv(out, "bwrap", executor)
     argv[argv.index("killer:Slow,sleep=0.3")] = "killer:Slow,sleep=1.5"
-    sweep = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        text=True, env=env, start_new_session=True,
-    )  # fmt: skip
-    store = out / "episodes.jsonl"
-    waited = 0.0
-    while not (store.exists() and store.read_text()) and sweep.poll() is None and waited < 600:
-        time.sleep(0.1)
-        waited += 0.1
-    assert sweep.poll() is None, sweep.communicate()[1]
+    sweep = start_sweep(argv, out)
     pids = group_pids(sweep.pid)
     os.killpg(sweep.pid, signal.SIGINT)
     time.sleep(0.5)

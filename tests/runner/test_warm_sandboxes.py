@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from clirun import hotmess
 
 from hotmess.envs import make_env
 from hotmess.errors import SandboxError
@@ -171,8 +170,8 @@ def test_close_closes_the_warm_sandboxes_and_waits_for_given_back_ones(bwrap_rea
     assert late.closed  # type: ignore[attr-defined]
 
 
-def _sweep(out: Path, sandbox: str, **execution: object) -> dict[str, tuple]:
-    config = SweepConfig(
+def _config(out: Path, sandbox: str, **execution: object) -> SweepConfig:
+    return SweepConfig(
         envs=["hotmess/FileChain-v0"],
         agents=["noisy:p=0.3", "random"],
         horizons=[2, 4],
@@ -182,7 +181,10 @@ def _sweep(out: Path, sandbox: str, **execution: object) -> dict[str, tuple]:
         out=out,
         **execution,  # type: ignore[arg-type]
     )
-    result = run_sweep(config)
+
+
+def _sweep(out: Path, sandbox: str, **execution: object) -> dict[str, tuple]:
+    result = run_sweep(_config(out, sandbox, **execution))
     assert result.ran == 16 and result.infra_errors == 0
     return {
         r.key: (r.outcome.model_dump(), [(s.action, s.observation) for s in r.steps])
@@ -199,19 +201,7 @@ def test_a_sweep_has_the_same_outcomes_with_and_without_warm_sandboxes(
     meta = json.loads((tmp_path / "warm" / "sweep.json").read_text())
     assert meta["execution"]["warm_sandboxes"] == 2 and "warm_sandboxes" not in meta["config"]
     # A resumed sweep may change it, like any other execution setting.
-    again = run_sweep(
-        SweepConfig(
-            envs=["hotmess/FileChain-v0"],
-            agents=["noisy:p=0.3", "random"],
-            horizons=[2, 4],
-            tasks=2,
-            samples=2,
-            sandbox=sandbox_kind,
-            out=tmp_path / "warm",
-            warm_sandboxes=0,
-        ),
-        resume=True,
-    )
+    again = run_sweep(_config(tmp_path / "warm", sandbox_kind, warm_sandboxes=0), resume=True)
     assert (again.ran, again.skipped) == (0, 16)
 
 
@@ -223,16 +213,6 @@ def test_every_executor_takes_warm_sandboxes(
     cold = _sweep(tmp_path / "cold", "bwrap", warm_sandboxes=0, executor=executor, concurrency=2)
     warm = _sweep(tmp_path / "warm", "bwrap", warm_sandboxes=1, executor=executor, concurrency=2)
     assert warm == cold
-
-
-def hotmess(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_a_negative_pool_size_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clirun import hotmess
 from leaks import leftovers
 
 from hotmess.sandbox import lifecycle
@@ -112,17 +113,6 @@ def start_owner(
     return child
 
 
-def run_janitor() -> subprocess.CompletedProcess[str]:
-    """`hotmess janitor` in a process of its own, as a user would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "hotmess", "janitor"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def wait_clean(pid: int, kind: str, seconds: float = 15) -> list[str]:
     deadline = time.monotonic() + seconds
     while (left := leftovers([pid], kind)) and time.monotonic() < deadline:
@@ -152,7 +142,7 @@ def test_janitor_cleans_up_after_sigkill(sandbox_kind):
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
     time.sleep(0.5)
-    result = run_janitor()
+    result = hotmess("janitor", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "removed" in result.stdout
     assert wait_clean(child.pid, sandbox_kind) == []
@@ -177,7 +167,7 @@ def test_a_killed_owners_container_ends_by_itself_before_the_janitor_runs(docker
         time.sleep(0.2)
         container.reload()
     assert container.status == "exited"
-    janitor = run_janitor()
+    janitor = hotmess("janitor", timeout=120)
     assert janitor.returncode == 0, janitor.stderr
     assert wait_clean(child.pid, "docker") == []
 
@@ -243,7 +233,7 @@ def test_janitor_finds_every_pooled_sandbox_after_sigkill(sandbox_kind, tmp_path
     while any(lifecycle.process_start_time(pid) for pid in owners) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(held_by(owners, sandbox_kind)) >= 3  # the episode's and the warm ones outlived them
-    result = run_janitor()
+    result = hotmess("janitor", timeout=120)
     assert result.returncode == 0, result.stderr
     assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []
 
@@ -277,6 +267,6 @@ def test_pool_workers_pooled_sandboxes_go_when_the_sweep_is_killed(sandbox_kind,
     deadline = time.monotonic() + 60
     while any(lifecycle.process_start_time(pid) for pid in owners) and time.monotonic() < deadline:
         time.sleep(0.2)
-    result = run_janitor()
+    result = hotmess("janitor", timeout=120)
     assert result.returncode == 0, result.stderr
     assert [thing for pid in owners for thing in wait_clean(pid, sandbox_kind, 60)] == []

@@ -20,7 +20,7 @@ from hotmess.envs.harbor.verifier import VerifierResult, verify
 from hotmess.envs.sandboxed import SandboxEnv
 from hotmess.errors import ConfigError
 from hotmess.outcome import Outcome, OutcomeKind
-from hotmess.sandbox import SandboxConfig, resolve_kind
+from hotmess.sandbox import SandboxConfig
 
 OUTCOMES = ("tests", "reward")
 #: The one test a run without per-test results is scored on: its reward, passed at 1.
@@ -118,14 +118,11 @@ class HarborEnv(SandboxEnv):
     ) -> tuple[str, dict[str, Any]]:
         """Pick the task for `seed`, build or reuse its image, start its container."""
         self._close_sandbox()
-        if not self._resolved:
-            self.sandbox_kind = resolve_kind(self.sandbox_kind)
-            if self.sandbox_kind != "docker":
-                raise ConfigError(
-                    "Harbor tasks run in their own Docker image, and no Docker engine answers: "
-                    "start Docker"
-                )
-            self._resolved = True
+        if self._resolve_sandbox_kind() != "docker":
+            raise ConfigError(
+                "Harbor tasks run in their own Docker image, and no Docker engine answers: "
+                "start Docker"
+            )
         self._grading = True
         observation, info = ToolEnv.reset(self, seed=seed, options=options)
         assert self.task is not None

@@ -15,7 +15,7 @@ from typing import Any
 from hotmess.envs.harbor.task import HarborTask
 from hotmess.errors import SandboxError
 from hotmess.sandbox.docker import docker_client
-from hotmess.sandbox.images import IMAGE_LABEL, image_tag
+from hotmess.sandbox.images import IMAGE_LABEL, docker_build, image_tag
 
 #: Build argument every build gets, so a test task can say `FROM ${HOTMESS_SANDBOX_IMAGE}`
 #: and build offline; a Dockerfile that does not declare it ignores it.
@@ -129,34 +129,18 @@ def _exists(client: Any, name: str) -> bool:
 def _build(client: Any, task: HarborTask, tag: str, log: Any) -> None:
     """`docker build environment/` within the task's build_timeout_sec."""
     limit = task.config.environment.build_timeout_sec
-    deadline = time.monotonic() + limit
-    stream = client.api.build(
+    docker_build(
+        client,
+        f"Harbor task {task.name}: docker build of environment/",
+        on_line=log,
+        deadline=time.monotonic() + limit,
+        too_slow=f"Harbor task {task.name}: docker build took longer than build_timeout_sec "
+        f"({limit:g} s in task.toml): raise it there, or build the image beforehand",
         path=str(task.environment_dir),
         tag=tag,
         buildargs={SANDBOX_IMAGE_ARG: image_tag()},
         labels={IMAGE_LABEL: "harbor-task"},
-        rm=True,
-        forcerm=True,
-        decode=True,
     )
-    tail: list[str] = []
-    for chunk in stream:
-        if "error" in chunk:
-            lines = "\n".join(tail[-10:])
-            raise SandboxError(
-                f"Harbor task {task.name}: docker build of environment/ failed: "
-                f"{chunk['error'].strip()}\n{lines}"
-            )
-        for line in chunk.get("stream", "").splitlines():
-            if line.strip():
-                tail.append(line.rstrip())
-                if log is not None:
-                    log(line.rstrip())
-        if time.monotonic() > deadline:
-            raise SandboxError(
-                f"Harbor task {task.name}: docker build took longer than build_timeout_sec "
-                f"({limit:g} s in task.toml): raise it there, or build the image beforehand"
-            )
     if not _exists(client, tag):
         raise SandboxError(f"Harbor task {task.name}: docker build produced no image {tag}")
 
@@ -196,21 +180,15 @@ def _keeper_layer(client: Any, image: str) -> str:
     with _build_lock:
         if _exists(client, tag):
             return tag
-        stream = client.api.build(
+        docker_build(
+            client,
+            f"adding a Python for hotmess's shell to {image} (it has no python3; or add "
+            "python3 to environment/Dockerfile)",
             fileobj=io.BytesIO(KEEPER_DOCKERFILE.encode()),
             tag=tag,
             buildargs={SANDBOX_IMAGE_ARG: sandbox, "TASK_IMAGE": image},
             labels={IMAGE_LABEL: "harbor-keeper"},
-            rm=True,
-            forcerm=True,
-            decode=True,
         )
-        for chunk in stream:
-            if "error" in chunk:
-                raise SandboxError(
-                    f"could not add a Python for hotmess's shell to {image} (it has no python3): "
-                    f"{chunk['error'].strip()}; add python3 to environment/Dockerfile instead"
-                )
         if not _exists(client, tag):
             raise SandboxError(f"the build of {tag} (python3 for {image}) produced no image")
     return tag

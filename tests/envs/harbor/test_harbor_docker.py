@@ -316,3 +316,20 @@ def test_a_verifier_past_its_timeout_is_no_reward_and_the_agents_failure(docker_
     assert outcome.prediction is None and not outcome.success and outcome.infra_error is None
     assert "verifier timeout of 2 s" in outcome.agent_failure
     assert outcome.answer["verifier_exit_code"] == 137
+
+
+def test_a_task_whose_image_does_not_build_says_why(docker_ready, tmp_path):
+    from hotmess.errors import SandboxError
+
+    task = shutil.copytree(DATA / "count-lines", tmp_path / "broken-build")
+    dockerfile = task / "environment" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN echo about-to-fail && exit 3\n")
+    env = make_env("hotmess/Harbor-v0", horizon=2, path=str(task), sandbox="docker")
+    try:
+        with pytest.raises(SandboxError) as failed:
+            env.reset(seed=0)
+    finally:
+        env.close()
+    message = str(failed.value)
+    assert "Harbor task broken-build: docker build of environment/ failed" in message
+    assert "returned a non-zero code: 3" in message and "about-to-fail" in message

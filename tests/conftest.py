@@ -55,9 +55,11 @@ def sandbox_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """Headless Chromium (the system's: playwright cannot download its own here)."""
+    """Headless Chromium (the system's: playwright cannot download its own here), for one
+    test: playwright's sync API runs an event loop while it is open, and a later test that
+    starts one of its own (Inspect does) would fail."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
